@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+export const DELIVERY_STATUSES = ['waiting', 'assigned', 'picked_up', 'delivered', 'cancelled'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+/** Statuses a delivery is still moving in. */
+export const ACTIVE_STATUSES: readonly DeliveryStatus[] = ['waiting', 'assigned', 'picked_up'];
+
+export const RIDER_STATUSES = ['off', 'idle', 'busy'] as const;
+export type RiderStatus = (typeof RIDER_STATUSES)[number];
+
+const isoDate = z.string().datetime({ offset: true });
+
+/** A delivery as it travels in events, snapshots, polling answers and resyncs: the whole row. */
+export const deliveryRowSchema = z.object({
+  deliverySeq: z.number().int().positive(),
+  centerId: z.number().int().positive(),
+  orderNo: z.string(),
+  shopName: z.string(),
+  shopAddress: z.string(),
+  address: z.string(),
+  lat: z.number(),
+  lng: z.number(),
+  riderId: z.number().int().positive().nullable(),
+  riderName: z.string().nullable(),
+  status: z.enum(DELIVERY_STATUSES),
+  createdAt: isoDate,
+  assignedAt: isoDate.nullable(),
+  pickedUpAt: isoDate.nullable(),
+  deliveredAt: isoDate.nullable(),
+  cancelledAt: isoDate.nullable(),
+  modDate: isoDate,
+  version: z.number().int().positive(),
+});
+export type DeliveryRow = z.infer<typeof deliveryRowSchema>;
+
+export const riderRowSchema = z.object({
+  id: z.number().int().positive(),
+  centerId: z.number().int().positive(),
+  name: z.string(),
+  status: z.enum(RIDER_STATUSES),
+  lat: z.number().nullable(),
+  lng: z.number().nullable(),
+  lastSeenAt: isoDate.nullable(),
+  modDate: isoDate,
+  version: z.number().int().positive(),
+});
+export type RiderRow = z.infer<typeof riderRowSchema>;
+
+export const centerSchema = z.object({
+  id: z.number().int().positive(),
+  code: z.string(),
+  name: z.string(),
+  lat: z.number(),
+  lng: z.number(),
+});
+export type Center = z.infer<typeof centerSchema>;
+
+export const centerIdSchema = z.coerce.number().int().positive();
+
+/** Ask for a center's deliveries changed after `since` (exclusive), or all of today's when absent. */
+export const deliverySyncRequestSchema = z.object({
+  centerId: centerIdSchema,
+  since: isoDate.optional(),
+});
+export type DeliverySyncRequest = z.infer<typeof deliverySyncRequestSchema>;
+
+export interface DeliverySyncResponse {
+  centerId: number;
+  rows: DeliveryRow[];
+  /** Server clock when the query ran: the next `since` a client may use. */
+  serverTime: string;
+}
+
+/** Counters per status, in catalogue order. */
+export function countByStatus(rows: Iterable<Pick<DeliveryRow, 'status'>>): Record<DeliveryStatus, number> {
+  const counts = { waiting: 0, assigned: 0, picked_up: 0, delivered: 0, cancelled: 0 };
+  for (const r of rows) counts[r.status] += 1;
+  return counts;
+}

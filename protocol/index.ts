@@ -1,0 +1,4 @@
+export * from './deliveries';
+export * from './errors';
+export * from './events';
+export * from './merge';

@@ -1,0 +1,85 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Start-up refused because of configuration: printed as one line naming the variable to fix. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const onOff = z
+  .enum(['on', 'off', 'true', 'false', '1', '0'])
+  .transform((v) => v === 'on' || v === 'true' || v === '1');
+
+const postgresUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be a postgresql://user@host:port/database URL');
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATABASE_URL: postgresUrl.optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  REDIS_URL: z.string().url().optional(),
+  DEMO_SEED: onOff.default(true),
+  DEMO_PASSWORD: z.string().min(1).default('demo'),
+  SIMULATOR: onOff.default(true),
+  /** Simulated new orders per minute across all centers. */
+  SIMULATOR_ORDERS_PER_MIN: z.coerce.number().min(0).max(100000).default(60),
+  /** Simulator tick: every tick advances some deliveries through their lifecycle. */
+  SIMULATOR_TICK_MS: z.coerce.number().int().min(50).max(600000).default(1000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  host: string;
+  port: number;
+  /** PostgreSQL connection string, or undefined for the embedded database. */
+  databaseUrl: string | undefined;
+  /** Folder of the embedded database (used only without DATABASE_URL). */
+  dataDir: string;
+  redisUrl: string | undefined;
+  demo: { seed: boolean; password: string };
+  simulator: { enabled: boolean; ordersPerMinute: number; tickMs: number };
+  logLevel: Env['LOG_LEVEL'];
+}
+
+/** Parse the environment once at boot; throws ConfigError naming the first bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? 'environment');
+    const shown = variable in cleaned && !/PASSWORD|URL/.test(variable) ? ` (got "${cleaned[variable]}")` : '';
+    throw new ConfigError(variable, `${issue?.message ?? 'invalid value'}${shown}`);
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.DATA_DIR),
+    redisUrl: e.REDIS_URL,
+    demo: { seed: e.DEMO_SEED, password: e.DEMO_PASSWORD },
+    simulator: { enabled: e.SIMULATOR, ordersPerMinute: e.SIMULATOR_ORDERS_PER_MIN, tickMs: e.SIMULATOR_TICK_MS },
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,66 @@
+import type { Db } from '../db/database';
+import type { Prisma } from '../db/generated/client';
+import { ACTIVE_STATUSES } from '../../protocol';
+import type { DeliveryWithRider } from './deliveries.mapper';
+
+/** A Prisma client or an interactive transaction: repositories work inside either. */
+export type Tx = Db | Prisma.TransactionClient;
+
+const withRider = { rider: { select: { name: true } } } as const;
+
+/** Persistence for deliveries: queries only, no rules. */
+export const deliveriesRepository = {
+  findBySeq(tx: Tx, deliverySeq: number): Promise<DeliveryWithRider | null> {
+    return tx.delivery.findUnique({ where: { deliverySeq }, include: withRider });
+  },
+
+  /**
+   * A center's list: every active delivery plus the finished ones created since `windowStart`.
+   * Served by the (centerId, status) and (centerId, modDate) indexes.
+   */
+  listForCenter(tx: Tx, centerId: number, windowStart: Date): Promise<DeliveryWithRider[]> {
+    return tx.delivery.findMany({
+      where: {
+        centerId,
+        OR: [{ status: { in: [...ACTIVE_STATUSES] } }, { createdAt: { gte: windowStart } }],
+      },
+      include: withRider,
+      orderBy: { deliverySeq: 'asc' },
+    });
+  },
+
+  /** Rows of a center changed at or after `since`: one query on the (centerId, modDate) index. */
+  changedSince(tx: Tx, centerId: number, since: Date): Promise<DeliveryWithRider[]> {
+    return tx.delivery.findMany({
+      where: { centerId, modDate: { gte: since } },
+      include: withRider,
+      orderBy: { modDate: 'asc' },
+    });
+  },
+
+  create(tx: Tx, data: Prisma.DeliveryUncheckedCreateInput): Promise<DeliveryWithRider> {
+    return tx.delivery.create({ data, include: withRider });
+  },
+
+  /**
+   * Update only if the row is still at `expectedVersion` (optimistic concurrency); bumps version
+   * and modDate. Returns false when another change won the race.
+   */
+  async updateIfVersion(
+    tx: Tx,
+    deliverySeq: number,
+    expectedVersion: number,
+    data: Prisma.DeliveryUncheckedUpdateManyInput,
+    now: Date,
+  ): Promise<boolean> {
+    const res = await tx.delivery.updateMany({
+      where: { deliverySeq, version: expectedVersion },
+      data: { ...data, modDate: now, version: { increment: 1 } },
+    });
+    return res.count === 1;
+  },
+
+  addEvent(tx: Tx, data: Prisma.DeliveryEventUncheckedCreateInput) {
+    return tx.deliveryEvent.create({ data });
+  },
+};

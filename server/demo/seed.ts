@@ -1,0 +1,165 @@
+import type { Db } from '../db/database';
+import { hashPassword } from '../auth/password';
+import type { DeliveryStatus } from '../../protocol';
+import { DEMO_ACCOUNTS, DEMO_CENTERS, fakeOrder, newOrderNo, personName } from './data';
+import { createRandom } from './random';
+
+export interface SeedOptions {
+  password: string;
+  ridersPerCenter?: number;
+  deliveries?: number;
+  now?: Date;
+}
+
+export interface SeedResult {
+  centers: number;
+  riders: number;
+  deliveries: number;
+  seeded: boolean;
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * Demo data: 3 centers, riders, today's deliveries spread over the last hours, and one account
+ * per role. Idempotent: a database that already has centers is left as it is.
+ */
+export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
+  const ridersPerCenter = opts.ridersPerCenter ?? 20;
+  const total = opts.deliveries ?? 1500;
+  const now = opts.now ?? new Date();
+  if ((await db.center.count()) > 0) {
+    return {
+      centers: await db.center.count(),
+      riders: await db.rider.count(),
+      deliveries: await db.delivery.count(),
+      seeded: false,
+    };
+  }
+  const rng = createRandom(20261125);
+  const hashes = await Promise.all(DEMO_ACCOUNTS.map(() => hashPassword(opts.password)));
+
+  return db.$transaction(
+    async (tx) => {
+      const centers = [];
+      for (const c of DEMO_CENTERS) {
+        const center = await tx.center.create({ data: { ...c, chatRoom: { create: { name: `${c.name} chat` } } } });
+        centers.push(center);
+      }
+      const first = centers[0]!;
+      const users = await Promise.all(
+        DEMO_ACCOUNTS.map((a, i) =>
+          tx.user.create({ data: { email: a.email, name: a.name, role: a.role, passwordHash: hashes[i]! } }),
+        ),
+      );
+      for (const u of users) {
+        if (u.role === 'dispatcher' || u.role === 'rider') {
+          await tx.centerMembership.create({ data: { userId: u.id, centerId: first.id } });
+        }
+      }
+      const riderUser = users.find((u) => u.role === 'rider')!;
+
+      const riderIdsByCenter = new Map<number, number[]>();
+      for (const center of centers) {
+        const created = await tx.rider.createManyAndReturn({
+          data: Array.from({ length: ridersPerCenter }, (_, i) => ({
+            centerId: center.id,
+            name: center.id === first.id && i === 0 ? riderUser.name : personName(rng),
+            userId: center.id === first.id && i === 0 ? riderUser.id : null,
+            status: 'idle' as const,
+            lat: center.lat + (rng.next() - 0.5) * 0.03,
+            lng: center.lng + (rng.next() - 0.5) * 0.04,
+            lastSeenAt: now,
+            modDate: now,
+          })),
+          select: { id: true },
+        });
+        riderIdsByCenter.set(center.id, created.map((r) => r.id));
+      }
+
+      // Deliveries spread over the last 10 hours: old ones finished, recent ones still moving.
+      const orders = [];
+      const plans: { status: DeliveryStatus; createdAt: Date; riderId: number | null; shopAddress: string; lat: number; lng: number }[] = [];
+      for (let i = 0; i < total; i++) {
+        const center = centers[i % centers.length]!;
+        const ageMs = Math.floor(((total - i) / total) * 10 * HOUR) + rng.int(0, 60_000);
+        const createdAt = new Date(now.getTime() - ageMs);
+        const riders = riderIdsByCenter.get(center.id)!;
+        let status: DeliveryStatus;
+        if (ageMs > 0.75 * HOUR) status = rng.chance(0.04) ? 'cancelled' : 'delivered';
+        else if (ageMs > 0.35 * HOUR) status = rng.pick(['picked_up', 'delivered', 'delivered'] as const);
+        else if (ageMs > 0.15 * HOUR) status = rng.pick(['assigned', 'picked_up'] as const);
+        else status = rng.pick(['waiting', 'waiting', 'assigned'] as const);
+        const riderId = status === 'waiting' || (status === 'cancelled' && rng.chance(0.5)) ? null : rng.pick(riders);
+        const o = fakeOrder(rng, center);
+        const orderNo = newOrderNo(createdAt, rng);
+        orders.push({
+          orderNo,
+          centerId: center.id,
+          shopName: o.shopName,
+          customerName: o.customerName,
+          customerAddress: o.customerAddress,
+          items: o.items,
+          totalWon: o.totalWon,
+          status: status === 'cancelled' ? ('cancelled' as const) : status === 'delivered' ? ('delivered' as const) : status === 'picked_up' ? ('in_delivery' as const) : ('placed' as const),
+          createdAt,
+          modDate: createdAt,
+          ...(status === 'cancelled' ? { cancelledAt: createdAt, cancelReason: 'Customer cancelled' } : {}),
+        });
+        plans.push({ status, createdAt, riderId, shopAddress: o.shopAddress, lat: o.lat, lng: o.lng });
+      }
+      const createdOrders = await tx.order.createManyAndReturn({ data: orders, select: { id: true, orderNo: true, centerId: true, shopName: true, customerAddress: true } });
+      const deliveries = createdOrders.map((o, i) => {
+        const p = plans[i]!;
+        const t = (min: number) => new Date(p.createdAt.getTime() + min * 60_000);
+        const assignedAt = p.riderId ? t(3) : null;
+        const pickedUpAt = p.status === 'picked_up' || p.status === 'delivered' ? t(12) : null;
+        const deliveredAt = p.status === 'delivered' ? t(30) : null;
+        const cancelledAt = p.status === 'cancelled' ? t(5) : null;
+        const modDate = [deliveredAt, cancelledAt, pickedUpAt, assignedAt, p.createdAt]
+          .filter((d): d is Date => d !== null)
+          .reduce((a, b) => (a > b ? a : b));
+        return {
+          centerId: o.centerId,
+          orderId: o.id,
+          orderNo: o.orderNo,
+          shopName: o.shopName,
+          shopAddress: p.shopAddress,
+          address: o.customerAddress,
+          lat: p.lat,
+          lng: p.lng,
+          riderId: p.riderId,
+          status: p.status,
+          createdAt: p.createdAt,
+          assignedAt,
+          pickedUpAt,
+          deliveredAt,
+          cancelledAt,
+          modDate: modDate > now ? now : modDate,
+          version: 1 + [assignedAt, pickedUpAt, deliveredAt, cancelledAt].filter(Boolean).length,
+        };
+      });
+      const created = await tx.delivery.createManyAndReturn({ data: deliveries, select: { deliverySeq: true } });
+      const events = created.flatMap((d, i) => {
+        const row = deliveries[i]!;
+        const ev = (type: string, status: DeliveryStatus, at: Date | null) =>
+          at ? [{ deliverySeq: d.deliverySeq, type, status, riderId: row.riderId, actorLabel: 'seed', at }] : [];
+        return [
+          ...ev('created', 'waiting', row.createdAt),
+          ...ev('assigned', 'assigned', row.assignedAt),
+          ...ev('picked_up', 'picked_up', row.pickedUpAt),
+          ...ev('delivered', 'delivered', row.deliveredAt),
+          ...ev('cancelled', 'cancelled', row.cancelledAt),
+        ];
+      });
+      await tx.deliveryEvent.createMany({ data: events });
+      // Riders carrying an active delivery are busy.
+      await tx.rider.updateMany({
+        where: { deliveries: { some: { status: { in: ['assigned', 'picked_up'] } } } },
+        data: { status: 'busy' },
+      });
+      return { centers: centers.length, riders: ridersPerCenter * centers.length, deliveries: created.length, seeded: true };
+    },
+    { timeout: 120_000, maxWait: 30_000 },
+  );
+}

@@ -1,0 +1,126 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+import { AppError, HTTP_STATUS, toErrorBody } from '../errors';
+import type { Logger } from '../logger';
+
+export interface RouteContext {
+  req: IncomingMessage;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** Parse and validate the JSON body against a schema (400 on bad JSON or bad shape). */
+  body<S extends z.ZodType>(schema: S): Promise<z.infer<S>>;
+}
+
+export interface RouteResult {
+  status?: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+type Handler = (ctx: RouteContext) => Promise<RouteResult | unknown>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  keys: string[];
+  handler: Handler;
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new AppError('payload_too_large', `Body larger than ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+function isResult(v: unknown): v is RouteResult {
+  return typeof v === 'object' && v !== null && 'body' in v && Object.keys(v).every((k) => ['status', 'body', 'headers'].includes(k));
+}
+
+/**
+ * A small REST router for /api: path patterns with :params, JSON in and out, and the one
+ * AppError -> HTTP status mapping. Unexpected errors are logged and answered generically.
+ */
+export function createRouter(logger: Logger) {
+  const routes: Route[] = [];
+
+  function add(method: string, path: string, handler: Handler) {
+    const keys: string[] = [];
+    const pattern = new RegExp(
+      '^' + path.replace(/:([a-zA-Z]+)/g, (_m, k: string) => (keys.push(k), '([^/]+)')) + '/?$',
+    );
+    routes.push({ method, pattern, keys, handler });
+  }
+
+  /** Returns false when no route matches the path (the caller hands the request on). */
+  async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    const matching = routes.filter((r) => r.pattern.test(url.pathname));
+    if (matching.length === 0) return false;
+    const route = matching.find((r) => r.method === req.method);
+    if (!route) {
+      sendJson(res, 405, { error: { code: 'bad_request', message: `Method ${req.method} not allowed` } });
+      return true;
+    }
+    const m = route.pattern.exec(url.pathname)!;
+    const params: Record<string, string> = {};
+    route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1] ?? '')));
+    const ctx: RouteContext = {
+      req,
+      params,
+      query: url.searchParams,
+      async body(schema) {
+        const text = await readBody(req);
+        let json: unknown;
+        try {
+          json = text === '' ? {} : JSON.parse(text);
+        } catch {
+          throw new AppError('bad_request', 'Body is not valid JSON');
+        }
+        const parsed = schema.safeParse(json);
+        if (!parsed.success) throw AppError.fromZod(parsed.error, 'body');
+        return parsed.data;
+      },
+    };
+    try {
+      const out = await route.handler(ctx);
+      if (isResult(out)) sendJson(res, out.status ?? 200, out.body, out.headers);
+      else sendJson(res, 200, out);
+    } catch (err) {
+      if (!(err instanceof AppError)) logger.error({ err, path: url.pathname }, 'request failed');
+      const body = toErrorBody(err);
+      if (!res.headersSent) sendJson(res, HTTP_STATUS[body.code], { error: body });
+    }
+    return true;
+  }
+
+  return {
+    get: (path: string, h: Handler) => add('GET', path, h),
+    post: (path: string, h: Handler) => add('POST', path, h),
+    handle,
+  };
+}
+export type Router = ReturnType<typeof createRouter>;

@@ -1,0 +1,103 @@
+/**
+ * Entry point: read configuration, open the database (PostgreSQL or the embedded default),
+ * apply migrations, seed the demo, start Next.js + Socket.IO + REST on one port, and shut down
+ * cleanly on SIGTERM/SIGINT. Wiring only: everything else lives in createApplication.
+ */
+import next from 'next';
+import { createApplication, type Application } from './app';
+import { ConfigError, loadConfig, type Config } from './config';
+import { openDatabase, type Database } from './db/database';
+import { applyMigrations, MigrationError } from './db/migrate';
+import { seedDemo } from './demo/seed';
+import { createSimulator, type Simulator } from './demo/simulator';
+import { createLogger, type Logger } from './logger';
+
+function fail(message: string): never {
+  process.stderr.write(`dispatch-desk: ${message}\n`);
+  process.exit(1);
+}
+
+async function main() {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`bad configuration: ${err.message}`);
+    throw err;
+  }
+  const logger: Logger = createLogger(config.logLevel);
+  const started = Date.now();
+
+  let db: Database | undefined;
+  let app: Application | undefined;
+  let simulator: Simulator | undefined;
+
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await simulator?.stop();
+    await app?.close();
+    await db?.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  let shuttingDown = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      void shutdown(signal);
+    });
+  }
+
+  try {
+    db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    const migrations = await applyMigrations(db.pool);
+    logger.info({ database: db.describe, applied: migrations.applied }, 'database ready');
+    if (config.demo.seed) {
+      const seed = await seedDemo(db.prisma, { password: config.demo.password });
+      logger.info(seed, seed.seeded ? 'demo data seeded' : 'demo data present');
+    }
+  } catch (err) {
+    await db?.close().catch(() => undefined);
+    if (err instanceof ConfigError) fail(`bad configuration: ${err.message}`);
+    if (err instanceof MigrationError) fail(`database migration failed: ${err.message}`);
+    throw err;
+  }
+
+  const dev = config.env === 'development';
+  const nextApp = next({ dev, dir: process.cwd(), hostname: 'localhost', port: config.port });
+  const handle = nextApp.getRequestHandler();
+  await nextApp.prepare();
+
+  app = createApplication({ db: db.prisma, logger, nextHandler: (req, res) => handle(req, res) });
+  try {
+    const port = await app.listen(config.port, config.host);
+    logger.info({ port, ms: Date.now() - started, url: `http://localhost:${port}` }, 'Dispatch Desk is live');
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') fail(`bad configuration: PORT: port ${config.port} is already in use; set PORT to a free port`);
+    if (e.code === 'EACCES') fail(`bad configuration: PORT: not allowed to listen on port ${config.port}`);
+    if (e.code === 'EADDRNOTAVAIL') fail(`bad configuration: HOST: cannot listen on ${config.host}`);
+    throw err;
+  }
+
+  if (config.simulator.enabled) {
+    simulator = createSimulator({
+      db: db.prisma,
+      deliveries: app.services.deliveries,
+      logger,
+      ordersPerMinute: config.simulator.ordersPerMinute,
+      tickMs: config.simulator.tickMs,
+    });
+    simulator.start();
+    logger.info(config.simulator, 'traffic simulator on');
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`dispatch-desk: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
