@@ -66,16 +66,27 @@ async function main() {
     throw err;
   }
 
+  // Listen before Next.js is ready so that a port problem is reported at once; page requests
+  // that arrive during the few seconds Next needs to prepare simply wait for it.
   const dev = config.env === 'development';
   const nextApp = next({ dev, dir: process.cwd(), hostname: 'localhost', port: config.port });
+  const nextReady = nextApp.prepare();
+  nextReady.catch(() => undefined);
   const handle = nextApp.getRequestHandler();
-  await nextApp.prepare();
-
-  app = createApplication({ db: db.prisma, logger, nextHandler: (req, res) => handle(req, res) });
+  app = createApplication({
+    db: db.prisma,
+    logger,
+    nextHandler: async (req, res) => {
+      await nextReady;
+      await handle(req, res);
+    },
+  });
   try {
     const port = await app.listen(config.port, config.host);
+    await nextReady;
     logger.info({ port, ms: Date.now() - started, url: `http://localhost:${port}` }, 'Dispatch Desk is live');
   } catch (err) {
+    await app.close().catch(() => undefined);
     await db.close().catch(() => undefined);
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') fail(`bad configuration: PORT: port ${config.port} is already in use; set PORT to a free port`);

@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Socket } from 'socket.io-client';
+import { NAMESPACES, type Ack, type DeliveryRow, type DeliverySyncResponse } from '../../protocol';
+import { applyMigrations } from '../../server/db/migrate';
+import { seedDemo } from '../../server/demo/seed';
+import { BACKENDS } from '../support/backends';
+import { createTestDelivery, nextEvent, startTestApp, type TestApp } from '../support/app';
+
+const ask = <T>(s: Socket, event: string, payload: unknown) => s.timeout(5000).emitWithAck(event, payload) as Promise<Ack<T>>;
+const data = <T>(res: Ack<T>): T => {
+  if ('error' in res) throw new Error(`${res.error.code}: ${res.error.message}`);
+  return res.data;
+};
+
+describe.each(BACKENDS)('foundation on $name', (backend) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(backend);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('applies migrations once and records them as Prisma does', async () => {
+    const again = await applyMigrations(t.db.pool);
+    expect(again.applied).toEqual([]);
+    const { rows } = await t.db.pool.query('SELECT migration_name, checksum, finished_at FROM "_prisma_migrations"');
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows[0].checksum).toMatch(/^[0-9a-f]{64}$/);
+    expect(rows[0].finished_at).not.toBeNull();
+  });
+
+  it('seeds idempotently', async () => {
+    const second = await seedDemo(t.db.prisma, { password: 'x' });
+    expect(second.seeded).toBe(false);
+    expect(await t.db.prisma.center.count()).toBe(3);
+    expect(await t.db.prisma.user.count({ where: { email: { endsWith: '@demo.local' } } })).toBe(5);
+  });
+
+  it('serves centers and a center list over REST, with clear errors', async () => {
+    const centers = (await (await fetch(`${t.url}/api/centers`)).json()) as { id: number }[];
+    expect(centers).toHaveLength(3);
+    const list = (await (await fetch(`${t.url}/api/centers/${centers[0]!.id}/deliveries`)).json()) as DeliverySyncResponse;
+    expect(list.rows.length).toBe(20);
+    expect(list.rows.every((r) => r.centerId === centers[0]!.id)).toBe(true);
+    const bad = await fetch(`${t.url}/api/centers/abc/deliveries`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: { code: 'bad_request', message: 'centerId must be a positive integer' } });
+    const missing = await fetch(`${t.url}/api/centers/999/deliveries`);
+    expect(missing.status).toBe(404);
+    const badSince = await fetch(`${t.url}/api/centers/1/deliveries?since=yesterday`);
+    expect(badSince.status).toBe(400);
+  });
+
+  it('pushes a committed delivery change to a real socket.io client in the center room', async () => {
+    const s = await t.connect(NAMESPACES.dispatch);
+    const centerId = (await t.db.prisma.center.findFirstOrThrow({ orderBy: { id: 'asc' } })).id;
+    expect(data(await ask<{ centerId: number }>(s, 'center:join', { centerId }))).toEqual({ centerId });
+    const created = await createTestDelivery(t, centerId);
+    const synced = data(await ask<DeliverySyncResponse>(s, 'deliveries:sync', { centerId }));
+    const waiting = synced.rows.find((r) => r.deliverySeq === created.deliverySeq);
+    expect(waiting).toEqual(created);
+    const rider = await t.db.prisma.rider.findFirstOrThrow({ where: { centerId } });
+
+    const got = nextEvent<DeliveryRow>(s, 'delivery:assigned', (r) => r.deliverySeq === waiting!.deliverySeq);
+    const committed = await t.app.services.deliveries.assign(waiting!.deliverySeq, rider.id, { label: 'test' });
+    const row = await got;
+    expect(row).toEqual(committed);
+    expect(row.version).toBe(waiting!.version + 1);
+    expect(Date.parse(row.modDate)).toBeGreaterThanOrEqual(Date.parse(waiting!.modDate));
+    expect(row.riderName).toBe(rider.name);
+
+    // The database holds what the event carried, and the timeline recorded it.
+    const inDb = await t.db.prisma.delivery.findUniqueOrThrow({ where: { deliverySeq: row.deliverySeq } });
+    expect(inDb.version).toBe(row.version);
+    const events = await t.db.prisma.deliveryEvent.findMany({ where: { deliverySeq: row.deliverySeq }, orderBy: { id: 'asc' } });
+    expect(events.at(-1)?.type).toBe('assigned');
+
+    // A delta from the old watermark returns the change (the resync path).
+    const delta = data(await ask<DeliverySyncResponse>(s, 'deliveries:sync', { centerId, since: waiting!.modDate }));
+    expect(delta.rows.find((r) => r.deliverySeq === row.deliverySeq)?.version).toBe(row.version);
+  });
+
+  it('does not deliver another center’s changes', async () => {
+    const [a, b] = await t.db.prisma.center.findMany({ orderBy: { id: 'asc' }, take: 2 });
+    const s = await t.connect(NAMESPACES.dispatch);
+    data(await ask(s, 'center:join', { centerId: a!.id }));
+    const seen: DeliveryRow[] = [];
+    s.on('delivery:cancelled', (r: DeliveryRow) => seen.push(r));
+    const other = await createTestDelivery(t, b!.id);
+    const mine = await createTestDelivery(t, a!.id);
+    const gotMine = nextEvent<DeliveryRow>(s, 'delivery:cancelled', (r) => r.deliverySeq === mine.deliverySeq);
+    await t.app.services.deliveries.cancel(other.deliverySeq, 'test', { label: 'test' });
+    await t.app.services.deliveries.cancel(mine.deliverySeq, 'test', { label: 'test' });
+    await gotMine;
+    expect(seen.map((r) => r.centerId)).toEqual([a!.id]);
+  });
+
+  it('answers bad commands through the ack, without internals', async () => {
+    const s = await t.connect(NAMESPACES.dispatch);
+    const res = await ask(s, 'center:join', { centerId: 'x' });
+    expect('error' in res && res.error.code).toBe('bad_request');
+    const missing = await ask(s, 'center:join', { centerId: 424242 });
+    expect(missing).toEqual({ error: { code: 'not_found', message: 'Center 424242 not found' } });
+  });
+
+  it('refuses an invalid transition and leaves the row unchanged', async () => {
+    const d = await t.db.prisma.delivery.findFirstOrThrow({ where: { status: 'delivered' } });
+    await expect(t.app.services.deliveries.pickUp(d.deliverySeq, { label: 'test' })).rejects.toMatchObject({ code: 'invalid_transition' });
+    const after = await t.db.prisma.delivery.findUniqueOrThrow({ where: { deliverySeq: d.deliverySeq } });
+    expect(after.version).toBe(d.version);
+  });
+});

@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/** Start the real entry point with an environment and collect how it ends. */
+function runServer(env: Record<string, string>, ms = 60_000): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
+      cwd: path.resolve(import.meta.dirname, '../..'),
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'silent', SIMULATOR: 'off', DEMO_SEED: 'off', ...env },
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not exit within ${ms} ms; stderr: ${stderr}`));
+    }, ms);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, stdout });
+    });
+  });
+}
+
+describe('start-up refuses bad configuration with one clear line', () => {
+  let dataDir: string;
+  let blocker: net.Server;
+  let busyPort: number;
+  beforeAll(async () => {
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'dd-start-'));
+    blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    busyPort = (blocker.address() as net.AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise((r) => blocker.close(r));
+    await fs.rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('an unparseable DATABASE_URL', async () => {
+    const r = await runServer({ DATABASE_URL: 'not a url' });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/bad configuration: DATABASE_URL: must be a postgresql:/);
+  });
+
+  it('an unreachable database', async () => {
+    const r = await runServer({ DATABASE_URL: `postgresql://postgres@127.0.0.1:${busyPort + 1}/nothing` });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/DATABASE_URL: cannot connect to postgresql:\/\/postgres@127\.0\.0\.1:\d+\/nothing \(ECONNREFUSED\)/);
+  });
+
+  it('a port in use', async () => {
+    const r = await runServer({ DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(busyPort) });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`PORT: port ${busyPort} is already in use`);
+  });
+
+  it('a bad PORT value', async () => {
+    const r = await runServer({ PORT: 'eighty' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^dispatch-desk: bad configuration: PORT: /);
+  });
+});

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../server/config';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('defaults to the embedded database, port 3000, demo and simulator on', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(3000);
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.dataDir).toMatch(/data$/);
+    expect(c.demo).toEqual({ seed: true, password: 'demo' });
+    expect(c.simulator.enabled).toBe(true);
+  });
+
+  it('names DATABASE_URL when it cannot be parsed, without echoing it', () => {
+    const e = configError({ DATABASE_URL: 'mysql:/nope:secret' });
+    expect(e.variable).toBe('DATABASE_URL');
+    expect(e.message).toMatch(/^DATABASE_URL: must be a postgresql:/);
+    expect(e.message).not.toContain('secret');
+  });
+
+  it('names PORT when it is not a port', () => {
+    expect(configError({ PORT: '70000' }).variable).toBe('PORT');
+    expect(configError({ PORT: 'abc' }).message).toContain('PORT');
+  });
+
+  it('parses on/off switches and refuses anything else', () => {
+    expect(loadConfig({ SIMULATOR: 'off' }).simulator.enabled).toBe(false);
+    expect(configError({ SIMULATOR: 'maybe' }).variable).toBe('SIMULATOR');
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', PORT: '' }).port).toBe(3000);
+  });
+});
