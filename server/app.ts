@@ -1,35 +1,58 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Server as IoServer, type Namespace } from 'socket.io';
-import { z } from 'zod';
-import { NAMESPACES, centerIdSchema, type DispatchClientEvents, type DispatchServerEvents } from '../protocol';
+import { Server as IoServer } from 'socket.io';
+import { NAMESPACES } from '../protocol';
+import { createAuthService } from './auth/auth.service';
+import { registerAuthRoutes } from './auth/auth.routes';
+import { policy } from './auth/policy';
+import { createTokenSigner } from './auth/tokens';
 import { createCentersService } from './centers/centers.service';
+import { createChatService } from './chat/chat.service';
 import type { Db } from './db/database';
+import { registerDeliveryRoutes } from './deliveries/deliveries.routes';
 import { createDeliveriesService } from './deliveries/deliveries.service';
-import { AppError } from './errors';
+import { createRateLimit } from './http/rate-limit';
 import { createRouter, sendJson } from './http/router';
 import type { Logger } from './logger';
+import { createMetrics } from './metrics';
+import { registerOrderRoutes } from './orders/orders.routes';
+import { createOrdersService } from './orders/orders.service';
+import { registerPublishRoutes } from './publish/publish.routes';
+import { createPublishService } from './publish/publish.service';
+import { secureNamespace } from './realtime/auth.middleware';
+import { registerCallcenterHandlers } from './realtime/callcenter.handlers';
+import { registerChatHandlers } from './realtime/chat.handlers';
 import { registerDispatchHandlers } from './realtime/dispatch.handlers';
+import { registerMonitorHandlers } from './realtime/monitor.handlers';
 import { createPublisher } from './realtime/publisher';
+import type { Namespaces } from './realtime/types';
+import { createRidersService } from './riders/riders.service';
 
 /** Everything the application needs from outside; tests inject their own. */
 export interface AppDeps {
   db: Db;
   logger: Logger;
+  /** Signs session tokens. */
+  sessionSecret: string;
   /** Next.js request handler for pages; absent in API-only tests (404 for non-API paths). */
   nextHandler?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   now?: () => Date;
   listWindowHours?: number;
+  /** Requests per API key per second on the publish and order APIs. */
+  apiRatePerSecond?: number;
+  secureCookies?: boolean;
 }
 
-export type Application = Awaited<ReturnType<typeof createApplication>>;
+export type Application = ReturnType<typeof createApplication>;
 
 /**
- * Build the whole server on one http server: REST under /api, Socket.IO under /socket.io,
- * and Next.js pages for everything else. Nothing listens until `listen` is called.
+ * Build the whole server on one http server: REST under /api, Prometheus at /metrics,
+ * Socket.IO under /socket.io, and Next.js pages for everything else. Nothing listens until
+ * `listen` is called.
  */
 export function createApplication(deps: AppDeps) {
   const { db, logger } = deps;
+  const metrics = createMetrics();
   const router = createRouter(logger);
 
   const httpServer = createServer((req, res) => {
@@ -37,6 +60,12 @@ export function createApplication(deps: AppDeps) {
     if (url.pathname.startsWith('/api/')) {
       void router.handle(req, res, url).then((handled) => {
         if (!handled) sendJson(res, 404, { error: { code: 'not_found', message: `No route ${url.pathname}` } });
+      });
+      return;
+    }
+    if (url.pathname === '/metrics') {
+      void metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
       });
       return;
     }
@@ -56,41 +85,57 @@ export function createApplication(deps: AppDeps) {
     pingTimeout: 10_000,
     maxHttpBufferSize: 100_000,
   });
-  // Each namespace has its own event maps; Socket.IO types `of()` with the server's, so narrow here once.
-  const dispatch = io.of(NAMESPACES.dispatch) as unknown as Namespace<DispatchClientEvents, DispatchServerEvents>;
-  const notifier = createPublisher(dispatch);
+  // Each namespace has its own event maps; Socket.IO types `of()` with the server's, so narrow once here.
+  const ns = {
+    dispatch: io.of(NAMESPACES.dispatch),
+    chat: io.of(NAMESPACES.chat),
+    callcenter: io.of(NAMESPACES.callcenter),
+    monitor: io.of(NAMESPACES.monitor),
+  } as unknown as Namespaces;
 
+  const publisher = createPublisher(ns, metrics);
+  const auth = createAuthService(db, createTokenSigner(deps.sessionSecret));
   const centers = createCentersService(db);
   const deliveries = createDeliveriesService({
     db,
-    notifier,
+    notifier: publisher.notifier,
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.listWindowHours !== undefined ? { listWindowHours: deps.listWindowHours } : {}),
   });
-  const services = { centers, deliveries };
+  const riders = createRidersService(db, (pos) => publisher.notifier.riderPosition(pos));
+  const chat = createChatService(db, (msg) => publisher.notifier.chatMessage(msg));
+  const orders = createOrdersService(db);
+  const publish = createPublishService(db, publisher);
+  const services = { auth, centers, deliveries, riders, chat, orders, publish };
 
-  registerDispatchHandlers(dispatch, { logger, centers, deliveries });
+  const commandDeps = { logger, metrics };
+  secureNamespace(ns.dispatch, NAMESPACES.dispatch, { auth, metrics });
+  secureNamespace(ns.chat, NAMESPACES.chat, { auth, metrics });
+  secureNamespace(ns.callcenter, NAMESPACES.callcenter, { auth, metrics });
+  secureNamespace(ns.monitor, NAMESPACES.monitor, { auth, metrics }, policy.monitor);
+  registerDispatchHandlers(ns.dispatch, { ...commandDeps, centers, deliveries, riders });
+  registerChatHandlers(ns.chat, { ...commandDeps, chat });
+  registerCallcenterHandlers(ns.callcenter, { ...commandDeps, orders });
+  const stopMonitor = registerMonitorHandlers(ns.monitor, ns, commandDeps);
 
+  const apiLimit = createRateLimit(deps.apiRatePerSecond ?? 50, 1);
+  const loginLimit = createRateLimit(10, 60);
   router.get('/api/health', async () => {
     await db.$queryRaw`SELECT 1`;
     return { status: 'ok' };
   });
-  router.get('/api/centers', () => centers.list());
-  router.get('/api/centers/:centerId/deliveries', async ({ params, query }) => {
-    const centerId = centerIdSchema.safeParse(params.centerId);
-    if (!centerId.success) throw new AppError('bad_request', 'centerId must be a positive integer');
-    const since = z.string().datetime({ offset: true }).optional().safeParse(query.get('since') ?? undefined);
-    if (!since.success) throw new AppError('bad_request', 'since must be an ISO-8601 timestamp');
-    await centers.get(centerId.data);
-    return since.data ? deliveries.changedSince(centerId.data, since.data) : deliveries.listForCenter(centerId.data);
-  });
+  registerAuthRoutes(router, { auth, loginLimit, secureCookies: deps.secureCookies ?? false });
+  registerDeliveryRoutes(router, { auth, centers, deliveries });
+  registerOrderRoutes(router, { db, auth, orders, deliveries, apiLimit });
+  registerPublishRoutes(router, { db, publish, apiLimit, metrics });
 
   let closing: Promise<void> | undefined;
   return {
     httpServer,
     io,
+    ns,
     services,
-    router,
+    metrics,
     /** Listen on a port (0 picks a free one); resolves with the bound port. */
     listen(port: number, host?: string): Promise<number> {
       return new Promise((resolve, reject) => {
@@ -105,6 +150,7 @@ export function createApplication(deps: AppDeps) {
     /** Stop accepting, disconnect sockets, close the http server. The caller closes the database. */
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
+        stopMonitor();
         io.close(() => resolve());
         httpServer.closeAllConnections?.();
       });

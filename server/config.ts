@@ -41,6 +41,9 @@ const envSchema = z.object({
   SIMULATOR_ORDERS_PER_MIN: z.coerce.number().min(0).max(100000).default(60),
   /** Simulator tick: every tick advances some deliveries through their lifecycle. */
   SIMULATOR_TICK_MS: z.coerce.number().int().min(50).max(600000).default(1000),
+  SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  COOKIE_SECURE: onOff.default(false),
+  API_RATE_PER_SEC: z.coerce.number().int().min(1).max(100000).default(50),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -58,6 +61,9 @@ export interface Config {
   demo: { seed: boolean; password: string };
   simulator: { enabled: boolean; ordersPerMinute: number; tickMs: number };
   logLevel: Env['LOG_LEVEL'];
+  sessionSecret: string | undefined;
+  secureCookies: boolean;
+  apiRatePerSecond: number;
 }
 
 /** Parse the environment once at boot; throws ConfigError naming the first bad variable. */
@@ -67,7 +73,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const variable = String(issue?.path[0] ?? 'environment');
-    const shown = variable in cleaned && !/PASSWORD|URL/.test(variable) ? ` (got "${cleaned[variable]}")` : '';
+    const shown = variable in cleaned && !/PASSWORD|URL|SECRET/.test(variable) ? ` (got "${cleaned[variable]}")` : '';
     throw new ConfigError(variable, `${issue?.message ?? 'invalid value'}${shown}`);
   }
   const e = parsed.data;
@@ -81,5 +87,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     demo: { seed: e.DEMO_SEED, password: e.DEMO_PASSWORD },
     simulator: { enabled: e.SIMULATOR, ordersPerMinute: e.SIMULATOR_ORDERS_PER_MIN, tickMs: e.SIMULATOR_TICK_MS },
     logLevel: e.LOG_LEVEL,
+    sessionSecret: e.SESSION_SECRET,
+    secureCookies: e.COOKIE_SECURE,
+    apiRatePerSecond: e.API_RATE_PER_SEC,
   };
 }

@@ -5,6 +5,7 @@
  */
 import next from 'next';
 import { createApplication, type Application } from './app';
+import { loadSessionSecret } from './auth/secret';
 import { ConfigError, loadConfig, type Config } from './config';
 import { openDatabase, type Database } from './db/database';
 import { applyMigrations, MigrationError } from './db/migrate';
@@ -66,6 +67,14 @@ async function main() {
     throw err;
   }
 
+  let sessionSecret: string;
+  try {
+    sessionSecret = loadSessionSecret(config.sessionSecret, config.dataDir);
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    fail(`bad configuration: SESSION_SECRET: not set and cannot keep one in ${config.dataDir} (${(err as Error).message})`);
+  }
+
   // Listen before Next.js is ready so that a port problem is reported at once; page requests
   // that arrive during the few seconds Next needs to prepare simply wait for it.
   const dev = config.env === 'development';
@@ -76,6 +85,9 @@ async function main() {
   app = createApplication({
     db: db.prisma,
     logger,
+    sessionSecret,
+    secureCookies: config.secureCookies,
+    apiRatePerSecond: config.apiRatePerSecond,
     nextHandler: async (req, res) => {
       await nextReady;
       await handle(req, res);

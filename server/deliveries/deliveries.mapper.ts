@@ -1,7 +1,7 @@
-import type { DeliveryRow } from '../../protocol';
-import type { Delivery, Rider } from '../db/generated/client';
+import type { DeliveryRow, OrderRow } from '../../protocol';
+import type { Delivery, Order, Rider } from '../db/generated/client';
 
-export type DeliveryWithRider = Delivery & { rider: Pick<Rider, 'name'> | null };
+export type DeliveryWithRider = Delivery & { rider: Pick<Rider, 'name' | 'userId'> | null };
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -26,5 +26,24 @@ export function toDeliveryRow(d: DeliveryWithRider): DeliveryRow {
     cancelledAt: iso(d.cancelledAt),
     modDate: d.modDate.toISOString(),
     version: d.version,
+  };
+}
+
+export function toOrderRow(o: Order & { delivery: Pick<Delivery, 'deliverySeq'> | null }): OrderRow {
+  return {
+    orderNo: o.orderNo,
+    centerId: o.centerId,
+    shopName: o.shopName,
+    customerName: o.customerName,
+    customerPhone: o.customerPhone,
+    customerAddress: o.customerAddress,
+    items: o.items,
+    totalWon: o.totalWon,
+    status: o.status,
+    cancelReason: o.cancelReason,
+    cancelledAt: iso(o.cancelledAt),
+    createdAt: o.createdAt.toISOString(),
+    modDate: o.modDate.toISOString(),
+    deliverySeq: o.delivery?.deliverySeq ?? null,
   };
 }

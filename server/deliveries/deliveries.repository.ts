@@ -6,7 +6,7 @@ import type { DeliveryWithRider } from './deliveries.mapper';
 /** A Prisma client or an interactive transaction: repositories work inside either. */
 export type Tx = Db | Prisma.TransactionClient;
 
-const withRider = { rider: { select: { name: true } } } as const;
+const withRider = { rider: { select: { name: true, userId: true } } } as const;
 
 /** Persistence for deliveries: queries only, no rules. */
 export const deliveriesRepository = {
@@ -35,6 +35,15 @@ export const deliveriesRepository = {
       where: { centerId, modDate: { gte: since } },
       include: withRider,
       orderBy: { modDate: 'asc' },
+    });
+  },
+
+  /** A rider's active deliveries plus those finished since `windowStart`. */
+  listForRider(tx: Tx, riderId: number, windowStart: Date): Promise<DeliveryWithRider[]> {
+    return tx.delivery.findMany({
+      where: { riderId, OR: [{ status: { in: ['assigned', 'picked_up'] } }, { modDate: { gte: windowStart } }] },
+      include: withRider,
+      orderBy: { deliverySeq: 'asc' },
     });
   },
 

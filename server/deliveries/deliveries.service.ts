@@ -1,21 +1,41 @@
-import type { DeliveryRow, DeliveryStatus, DeliverySyncResponse, RiderRow } from '../../protocol';
+import type {
+  DeliveryRow,
+  DeliveryStatus,
+  DeliverySyncResponse,
+  DeliveryTimelineEntry,
+  OrderRow,
+  RiderRow,
+  SessionUser,
+} from '../../protocol';
+import { policy } from '../auth/policy';
 import type { Db } from '../db/database';
-import type { Prisma } from '../db/generated/client';
+import { Prisma } from '../db/generated/client';
 import { AppError } from '../errors';
-import { toDeliveryRow } from './deliveries.mapper';
-import { deliveriesRepository as repo, type Tx } from './deliveries.repository';
 import { toRiderRow } from '../riders/riders.mapper';
+import { toDeliveryRow, toOrderRow } from './deliveries.mapper';
+import { deliveriesRepository as repo, type Tx } from './deliveries.repository';
 
-/** Who is acting: a signed-in user, a back-end service or the simulator. */
+/** Who is acting: a signed-in user, or a system caller (back-end service, simulator) without one. */
 export interface Actor {
-  userId?: number;
+  user?: SessionUser;
   label: string;
+}
+
+export function actorOf(user: SessionUser): Actor {
+  return { user, label: `${user.role}:${user.email}` };
+}
+
+/** Who must hear about a delivery change besides its center. */
+export interface DeliveryAudience {
+  /** Users of the riders involved (the new one and, on a reassign, the previous one). */
+  riderUserIds: number[];
 }
 
 /** Told about every committed change; the realtime layer routes it to rooms. */
 export interface ChangeNotifier {
-  deliveryChanged(row: DeliveryRow): void;
+  deliveryChanged(row: DeliveryRow, audience: DeliveryAudience): void;
   riderChanged(row: RiderRow): void;
+  orderCancelled(order: OrderRow): void;
 }
 
 export interface DeliveriesServiceDeps {
@@ -39,6 +59,11 @@ export interface NewDelivery {
   lng: number;
 }
 
+export interface CommandOptions {
+  expectedVersion?: number | undefined;
+  idempotencyKey?: string | undefined;
+}
+
 /**
  * Readers of a watermark get rows changed at or after (since - margin): a transaction that
  * committed late with an earlier modDate is still picked up, and the merge rule drops repeats.
@@ -53,6 +78,12 @@ type Transition = {
   note?: string;
 };
 
+function authorize(actor: Actor, allowed: (u: SessionUser) => boolean): void {
+  if (actor.user && !allowed(actor.user)) throw new AppError('forbidden', 'You may not change this delivery');
+}
+
+const isUniqueViolation = (err: unknown) => err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
+
 export function createDeliveriesService(deps: DeliveriesServiceDeps) {
   const { db, notifier } = deps;
   const now = deps.now ?? (() => new Date());
@@ -65,76 +96,94 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     const active = await tx.delivery.count({ where: { riderId, status: { in: ['assigned', 'picked_up'] } } });
     const status = active > 0 ? 'busy' : 'idle';
     if (status === rider.status) return null;
-    const updated = await tx.rider.update({
-      where: { id: riderId },
-      data: { status, modDate: at, version: { increment: 1 } },
-    });
+    const updated = await tx.rider.update({ where: { id: riderId }, data: { status, modDate: at, version: { increment: 1 } } });
     return toRiderRow(updated);
   }
 
+  type Outcome = { row: DeliveryRow; riders: RiderRow[]; riderUserIds: number[]; order: OrderRow | null; replay: boolean };
+
   /**
-   * Apply one status change in one transaction: check the rule against the current row, update
-   * it if its version is unchanged, write the timeline event, then notify after commit.
+   * Apply one status change in one transaction: check the rule against the current row, update it
+   * if its version is unchanged, write the timeline event (and the idempotency record), then
+   * notify after commit. A retry with a used idempotency key returns the first answer untouched.
    */
   async function transition(
     deliverySeq: number,
     actor: Actor,
-    expectedVersion: number | undefined,
+    opts: CommandOptions,
     decide: (current: DeliveryRow) => Transition,
   ): Promise<DeliveryRow> {
-    const result = await db.$transaction(async (tx) => {
-      const current = await repo.findBySeq(tx, deliverySeq);
-      if (!current) throw new AppError('not_found', `Delivery ${deliverySeq} not found`);
-      const currentRow = toDeliveryRow(current);
-      if (expectedVersion !== undefined && expectedVersion !== current.version) {
-        throw new AppError('conflict', 'The delivery changed since you loaded it', { current: currentRow });
-      }
-      const t = decide(currentRow);
-      const at = now();
-      const won = await repo.updateIfVersion(tx, deliverySeq, current.version, t.data, at);
-      if (!won) {
-        const latest = await repo.findBySeq(tx, deliverySeq);
-        throw new AppError('conflict', 'The delivery changed since you loaded it', {
-          current: latest ? toDeliveryRow(latest) : currentRow,
+    const scope = `delivery:${actor.user ? `user:${actor.user.id}` : actor.label}`;
+    const run = () =>
+      db.$transaction(async (tx): Promise<Outcome> => {
+        if (opts.idempotencyKey) {
+          const prior = await tx.idempotencyRecord.findUnique({ where: { scope_key: { scope, key: opts.idempotencyKey } } });
+          if (prior) return { row: prior.response as unknown as DeliveryRow, riders: [], riderUserIds: [], order: null, replay: true };
+        }
+        const current = await repo.findBySeq(tx, deliverySeq);
+        if (!current) throw new AppError('not_found', `Delivery ${deliverySeq} not found`);
+        const currentRow = toDeliveryRow(current);
+        if (opts.expectedVersion !== undefined && opts.expectedVersion !== current.version) {
+          throw new AppError('conflict', 'The delivery changed since you loaded it', { current: currentRow });
+        }
+        const t = decide(currentRow);
+        const at = now();
+        const won = await repo.updateIfVersion(tx, deliverySeq, current.version, t.data, at);
+        if (!won) {
+          const latest = await repo.findBySeq(tx, deliverySeq);
+          throw new AppError('conflict', 'The delivery changed since you loaded it', { current: latest ? toDeliveryRow(latest) : currentRow });
+        }
+        await repo.addEvent(tx, {
+          deliverySeq,
+          type: t.eventType,
+          status: t.status,
+          riderId: t.riderId,
+          actorUserId: actor.user?.id ?? null,
+          actorLabel: actor.label,
+          note: t.note ?? null,
+          at,
         });
-      }
-      await repo.addEvent(tx, {
-        deliverySeq,
-        type: t.eventType,
-        status: t.status,
-        riderId: t.riderId,
-        actorUserId: actor.userId ?? null,
-        actorLabel: actor.label,
-        note: t.note ?? null,
-        at,
+        const orderStatus =
+          t.status === 'cancelled' ? 'cancelled' : t.status === 'delivered' ? 'delivered' : t.status === 'picked_up' ? 'in_delivery' : null;
+        let order: OrderRow | null = null;
+        if (orderStatus) {
+          const o = await tx.order.update({
+            where: { id: current.orderId },
+            data: { status: orderStatus, modDate: at, ...(orderStatus === 'cancelled' ? { cancelledAt: at, cancelReason: t.note ?? null } : {}) },
+            include: { delivery: { select: { deliverySeq: true } } },
+          });
+          if (orderStatus === 'cancelled') order = toOrderRow(o);
+        }
+        const riders: RiderRow[] = [];
+        for (const rid of new Set([current.riderId, t.riderId])) {
+          if (rid === null) continue;
+          const r = await refreshRider(tx, rid, at);
+          if (r) riders.push(r);
+        }
+        const updated = (await repo.findBySeq(tx, deliverySeq))!;
+        const row = toDeliveryRow(updated);
+        if (opts.idempotencyKey) {
+          await tx.idempotencyRecord.create({ data: { scope, key: opts.idempotencyKey, statusCode: 200, response: row as unknown as Prisma.InputJsonValue } });
+        }
+        const riderUserIds = [current.rider?.userId, updated.rider?.userId].filter((id): id is number => typeof id === 'number');
+        return { row, riders, riderUserIds: [...new Set(riderUserIds)], order, replay: false };
       });
-      const orderStatus =
-        t.status === 'cancelled' ? 'cancelled' : t.status === 'delivered' ? 'delivered' : t.status === 'picked_up' ? 'in_delivery' : null;
-      if (orderStatus) {
-        await tx.order.update({
-          where: { id: current.orderId },
-          data: {
-            status: orderStatus,
-            modDate: at,
-            ...(orderStatus === 'cancelled' ? { cancelledAt: at, cancelReason: t.note ?? null } : {}),
-          },
-        });
-      }
-      const riders: RiderRow[] = [];
-      for (const rid of new Set([current.riderId, t.riderId])) {
-        if (rid === null) continue;
-        const r = await refreshRider(tx, rid, at);
-        if (r) riders.push(r);
-      }
-      const updated = await repo.findBySeq(tx, deliverySeq);
-      return { row: toDeliveryRow(updated!), riders };
-    });
-    notifier.deliveryChanged(result.row);
-    for (const r of result.riders) notifier.riderChanged(r);
-    return result.row;
-  }
 
-  const activeForRider = new Set<DeliveryStatus>(['assigned', 'picked_up']);
+    let outcome: Outcome;
+    try {
+      outcome = await run();
+    } catch (err) {
+      // Two retries of one command raced: the loser finds the winner's record and replays it.
+      if (opts.idempotencyKey && isUniqueViolation(err)) outcome = await run();
+      else throw err;
+    }
+    if (!outcome.replay) {
+      notifier.deliveryChanged(outcome.row, { riderUserIds: outcome.riderUserIds });
+      for (const r of outcome.riders) notifier.riderChanged(r);
+      if (outcome.order) notifier.orderCancelled(outcome.order);
+    }
+    return outcome.row;
+  }
 
   return {
     /** Today's list for a center (active + finished within the window). */
@@ -147,9 +196,14 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     /** Rows changed since a client's watermark (cancellations included). */
     async changedSince(centerId: number, since: string): Promise<DeliverySyncResponse> {
       const serverTime = now();
-      const from = new Date(Date.parse(since) - RESYNC_MARGIN_MS);
-      const rows = await repo.changedSince(db, centerId, from);
+      const rows = await repo.changedSince(db, centerId, new Date(Date.parse(since) - RESYNC_MARGIN_MS));
       return { centerId, rows: rows.map(toDeliveryRow), serverTime: serverTime.toISOString() };
+    },
+
+    /** A rider's deliveries: active ones plus those finished within the window. */
+    async listForRider(riderId: number): Promise<DeliveryRow[]> {
+      const rows = await repo.listForRider(db, riderId, new Date(now().getTime() - windowMs));
+      return rows.map(toDeliveryRow);
     },
 
     async get(deliverySeq: number): Promise<DeliveryRow> {
@@ -158,8 +212,14 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
       return toDeliveryRow(d);
     },
 
+    async timeline(deliverySeq: number): Promise<DeliveryTimelineEntry[]> {
+      const events = await db.deliveryEvent.findMany({ where: { deliverySeq }, orderBy: { id: 'asc' } });
+      return events.map((e) => ({ id: e.id, type: e.type, status: e.status, riderId: e.riderId, actorLabel: e.actorLabel, note: e.note, at: e.at.toISOString() }));
+    },
+
     /** A new order and its waiting delivery, in one transaction. */
     async create(input: NewDelivery, actor: Actor): Promise<DeliveryRow> {
+      authorize(actor, (u) => policy.dispatch(u, input.centerId));
       const row = await db.$transaction(async (tx) => {
         const at = now();
         const order = await tx.order.create({
@@ -187,28 +247,24 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
           createdAt: at,
           modDate: at,
         });
-        await repo.addEvent(tx, {
-          deliverySeq: d.deliverySeq,
-          type: 'created',
-          status: 'waiting',
-          actorUserId: actor.userId ?? null,
-          actorLabel: actor.label,
-          at,
-        });
+        await repo.addEvent(tx, { deliverySeq: d.deliverySeq, type: 'created', status: 'waiting', actorUserId: actor.user?.id ?? null, actorLabel: actor.label, at });
         return toDeliveryRow(d);
       });
-      notifier.deliveryChanged(row);
+      notifier.deliveryChanged(row, { riderUserIds: [] });
       return row;
     },
 
-    assign(deliverySeq: number, riderId: number, actor: Actor, expectedVersion?: number): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, expectedVersion, (cur) => {
+    async assign(deliverySeq: number, riderId: number, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
+      const rider = await db.rider.findUnique({ where: { id: riderId } });
+      if (!rider) throw new AppError('not_found', `Rider ${riderId} not found`);
+      return transition(deliverySeq, actor, opts, (cur) => {
+        authorize(actor, (u) => policy.dispatch(u, cur.centerId));
+        if (rider.centerId !== cur.centerId) throw new AppError('bad_request', 'The rider works for another center');
+        if (rider.status === 'off') throw new AppError('invalid_transition', `${rider.name} is off duty`);
         if (cur.status !== 'waiting' && cur.status !== 'assigned') {
           throw new AppError('invalid_transition', `Cannot assign a delivery that is ${cur.status}`, { current: cur });
         }
-        if (cur.riderId === riderId) {
-          throw new AppError('invalid_transition', 'The delivery is already assigned to that rider', { current: cur });
-        }
+        if (cur.riderId === riderId) throw new AppError('invalid_transition', 'The delivery is already assigned to that rider', { current: cur });
         return {
           status: 'assigned',
           eventType: cur.status === 'assigned' ? 'reassigned' : 'assigned',
@@ -218,37 +274,37 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
       });
     },
 
-    pickUp(deliverySeq: number, actor: Actor, expectedVersion?: number): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, expectedVersion, (cur) => {
-        if (cur.status !== 'assigned') {
-          throw new AppError('invalid_transition', `Cannot pick up a delivery that is ${cur.status}`, { current: cur });
-        }
+    pickUp(deliverySeq: number, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
+      return transition(deliverySeq, actor, opts, (cur) => {
+        authorize(actor, (u) => policy.riderAction(u, cur));
+        if (cur.status !== 'assigned') throw new AppError('invalid_transition', `Cannot pick up a delivery that is ${cur.status}`, { current: cur });
         return { status: 'picked_up', eventType: 'picked_up', data: { status: 'picked_up', pickedUpAt: now() }, riderId: cur.riderId };
       });
     },
 
-    deliver(deliverySeq: number, actor: Actor, expectedVersion?: number): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, expectedVersion, (cur) => {
-        if (cur.status !== 'picked_up') {
-          throw new AppError('invalid_transition', `Cannot deliver a delivery that is ${cur.status}`, { current: cur });
-        }
+    deliver(deliverySeq: number, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
+      return transition(deliverySeq, actor, opts, (cur) => {
+        authorize(actor, (u) => policy.riderAction(u, cur));
+        if (cur.status !== 'picked_up') throw new AppError('invalid_transition', `Cannot deliver a delivery that is ${cur.status}`, { current: cur });
         return { status: 'delivered', eventType: 'delivered', data: { status: 'delivered', deliveredAt: now() }, riderId: cur.riderId };
       });
     },
 
-    cancel(deliverySeq: number, reason: string, actor: Actor, expectedVersion?: number): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, expectedVersion, (cur) => {
+    cancel(deliverySeq: number, reason: string, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
+      return transition(deliverySeq, actor, opts, (cur) => {
+        authorize(actor, (u) => policy.cancel(u, cur.centerId));
         if (cur.status === 'delivered' || cur.status === 'cancelled') {
           throw new AppError('invalid_transition', `Cannot cancel a delivery that is ${cur.status}`, { current: cur });
         }
-        return {
-          status: 'cancelled',
-          eventType: 'cancelled',
-          data: { status: 'cancelled', cancelledAt: now() },
-          riderId: activeForRider.has(cur.status) ? cur.riderId : null,
-          note: reason,
-        };
+        return { status: 'cancelled', eventType: 'cancelled', data: { status: 'cancelled', cancelledAt: now() }, riderId: cur.riderId, note: reason };
       });
+    },
+
+    /** Cancel by order number (the consumer app's cancel flow). */
+    async cancelOrder(orderNo: string, reason: string, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
+      const d = await db.delivery.findFirst({ where: { orderNo }, select: { deliverySeq: true } });
+      if (!d) throw new AppError('not_found', `Order ${orderNo} not found`);
+      return this.cancel(d.deliverySeq, reason, actor, opts);
     },
   };
 }

@@ -87,7 +87,7 @@ export function createSimulator(opts: SimulatorOptions) {
       const p = Math.min(1, opts.tickMs / 1000 / Math.max(mean, 0.001));
       if (waitedSec < mean * 0.2 || !rng.chance(p)) continue;
       if (rng.chance(0.01)) {
-        await act(() => deliveries.cancel(d.deliverySeq, 'Customer cancelled', SIM_ACTOR, d.version), 'cancelled');
+        await act(() => deliveries.cancel(d.deliverySeq, 'Customer cancelled', SIM_ACTOR, { expectedVersion: d.version }), 'cancelled');
         continue;
       }
       if (d.status === 'waiting') {
@@ -97,11 +97,11 @@ export function createSimulator(opts: SimulatorOptions) {
         const rider = candidates[0]!;
         if ((load.get(rider.id) ?? 0) >= 3) continue;
         load.set(rider.id, (load.get(rider.id) ?? 0) + 1);
-        await act(() => deliveries.assign(d.deliverySeq, rider.id, SIM_ACTOR, d.version), 'assigned');
+        await act(() => deliveries.assign(d.deliverySeq, rider.id, SIM_ACTOR, { expectedVersion: d.version }), 'assigned');
       } else if (d.status === 'assigned') {
-        await act(() => deliveries.pickUp(d.deliverySeq, SIM_ACTOR, d.version), 'pickedUp');
+        await act(() => deliveries.pickUp(d.deliverySeq, SIM_ACTOR, { expectedVersion: d.version }), 'pickedUp');
       } else {
-        await act(() => deliveries.deliver(d.deliverySeq, SIM_ACTOR, d.version), 'delivered');
+        await act(() => deliveries.deliver(d.deliverySeq, SIM_ACTOR, { expectedVersion: d.version }), 'delivered');
       }
     }
   }

@@ -112,7 +112,9 @@ export function createRouter(logger: Logger) {
     } catch (err) {
       if (!(err instanceof AppError)) logger.error({ err, path: url.pathname }, 'request failed');
       const body = toErrorBody(err);
-      if (!res.headersSent) sendJson(res, HTTP_STATUS[body.code], { error: body });
+      const retryMs = (body.details as { retryAfterMs?: number } | undefined)?.retryAfterMs;
+      const headers: Record<string, string> = retryMs !== undefined ? { 'retry-after': String(Math.max(1, Math.ceil(retryMs / 1000))) } : {};
+      if (!res.headersSent) sendJson(res, HTTP_STATUS[body.code], { error: body }, headers);
     }
     return true;
   }

@@ -1,59 +1,133 @@
 import { z } from 'zod';
-import type { Namespace, Socket } from 'socket.io';
 import {
+  assignCommandSchema,
+  cancelCommandSchema,
   centerIdSchema,
+  centerJoinSchema,
+  deliveryCommandSchema,
   deliverySyncRequestSchema,
-  PROTOCOL_VERSION,
+  positionCommandSchema,
   rooms,
-  type DispatchClientEvents,
-  type DispatchServerEvents,
 } from '../../protocol';
+import { policy } from '../auth/policy';
 import type { CentersService } from '../centers/centers.service';
-import type { DeliveriesService } from '../deliveries/deliveries.service';
-import type { Logger } from '../logger';
-import { command } from './ack';
+import { actorOf, type DeliveriesService } from '../deliveries/deliveries.service';
+import { AppError } from '../errors';
+import type { RidersService } from '../riders/riders.service';
+import { command, type CommandDeps } from './ack';
+import type { DispatchNamespace, DispatchSocket } from './types';
 
-export type DispatchNamespace = Namespace<DispatchClientEvents, DispatchServerEvents>;
-type DispatchSocket = Socket<DispatchClientEvents, DispatchServerEvents>;
-
-const centerRef = z.object({ centerId: centerIdSchema });
-
-export interface DispatchHandlerDeps {
-  logger: Logger;
+export interface DispatchHandlerDeps extends CommandDeps {
   centers: CentersService;
   deliveries: DeliveriesService;
+  riders: RidersService;
 }
 
-/** The /dispatch namespace: center rooms and the delivery list sync. */
-export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchHandlerDeps): void {
-  const { logger, centers, deliveries } = deps;
-  nsp.on('connection', (socket: DispatchSocket) => {
-    socket.emit('hello', { protocolVersion: PROTOCOL_VERSION, serverTime: new Date().toISOString() });
+const centerRef = z.object({ centerId: centerIdSchema });
+const seqRef = z.object({ deliverySeq: z.number().int().positive() });
 
-    socket.on('centers:list', command(logger, 'centers:list', z.unknown(), () => centers.list()));
+function requireCenter(allowed: boolean): void {
+  if (!allowed) throw new AppError('forbidden', 'You may not see this center');
+}
+
+/** The /dispatch namespace: center rooms, the delivery list and the delivery commands. */
+export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchHandlerDeps): void {
+  const { centers, deliveries, riders } = deps;
+  nsp.on('connection', (socket: DispatchSocket) => {
+    const user = socket.data.user;
+    const actor = actorOf(user);
+
+    socket.on(
+      'centers:list',
+      command(deps, 'centers:list', z.unknown(), async () => {
+        const all = await centers.list();
+        return policy.joinAllCenters(user) ? all : all.filter((c) => user.centerIds.includes(c.id));
+      }),
+    );
 
     socket.on(
       'center:join',
-      command(logger, 'center:join', centerRef, async ({ centerId }) => {
-        await centers.get(centerId);
-        await socket.join(rooms.center(centerId));
-        return { centerId };
+      command(deps, 'center:join', centerJoinSchema, async (req) => {
+        if ('all' in req) {
+          requireCenter(policy.joinAllCenters(user));
+          await socket.join(rooms.allCenters());
+          return { centerId: 'all' as const };
+        }
+        await centers.get(req.centerId);
+        requireCenter(policy.joinCenter(user, req.centerId));
+        await socket.join(rooms.center(req.centerId));
+        return { centerId: req.centerId };
       }),
     );
 
     socket.on(
       'center:leave',
-      command(logger, 'center:leave', centerRef, async ({ centerId }) => {
-        await socket.leave(rooms.center(centerId));
-        return { centerId };
+      command(deps, 'center:leave', centerJoinSchema, async (req) => {
+        if ('all' in req) {
+          await socket.leave(rooms.allCenters());
+          return { centerId: 'all' as const };
+        }
+        await socket.leave(rooms.center(req.centerId));
+        return { centerId: req.centerId };
       }),
     );
 
     socket.on(
       'deliveries:sync',
-      command(logger, 'deliveries:sync', deliverySyncRequestSchema, ({ centerId, since }) =>
-        since ? deliveries.changedSince(centerId, since) : deliveries.listForCenter(centerId),
-      ),
+      command(deps, 'deliveries:sync', deliverySyncRequestSchema, async ({ centerId, since }) => {
+        requireCenter(policy.joinCenter(user, centerId));
+        return since ? deliveries.changedSince(centerId, since) : deliveries.listForCenter(centerId);
+      }),
+    );
+
+    socket.on(
+      'deliveries:mine',
+      command(deps, 'deliveries:mine', z.unknown(), async () => {
+        if (user.riderId === null) throw new AppError('forbidden', 'Only riders have their own deliveries');
+        return deliveries.listForRider(user.riderId);
+      }),
+    );
+
+    socket.on(
+      'delivery:timeline',
+      command(deps, 'delivery:timeline', seqRef, async ({ deliverySeq }) => {
+        const d = await deliveries.get(deliverySeq);
+        requireCenter(policy.joinCenter(user, d.centerId) || policy.riderAction(user, d));
+        return deliveries.timeline(deliverySeq);
+      }),
+    );
+
+    socket.on(
+      'riders:list',
+      command(deps, 'riders:list', centerRef, async ({ centerId }) => {
+        requireCenter(policy.joinCenter(user, centerId));
+        return riders.list(centerId);
+      }),
+    );
+
+    socket.on(
+      'delivery:assign',
+      command(deps, 'delivery:assign', assignCommandSchema, (c) => deliveries.assign(c.deliverySeq, c.riderId, actor, c)),
+    );
+    socket.on(
+      'delivery:pick_up',
+      command(deps, 'delivery:pick_up', deliveryCommandSchema, (c) => deliveries.pickUp(c.deliverySeq, actor, c)),
+    );
+    socket.on(
+      'delivery:deliver',
+      command(deps, 'delivery:deliver', deliveryCommandSchema, (c) => deliveries.deliver(c.deliverySeq, actor, c)),
+    );
+    socket.on(
+      'delivery:cancel',
+      command(deps, 'delivery:cancel', cancelCommandSchema, (c) => deliveries.cancel(c.deliverySeq, c.reason, actor, c)),
+    );
+
+    socket.on(
+      'rider:position',
+      command(deps, 'rider:position', positionCommandSchema, async ({ lat, lng }) => {
+        if (!policy.shareLocation(user) || user.riderId === null) throw new AppError('forbidden', 'Only riders share a location');
+        return riders.updatePosition(user.riderId, lat, lng);
+      }),
     );
   });
 }

@@ -1,21 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Socket } from 'socket.io-client';
-import { NAMESPACES, type Ack, type DeliveryRow, type DeliverySyncResponse } from '../../protocol';
+import { NAMESPACES, type DeliveryRow, type DeliverySyncResponse } from '../../protocol';
 import { applyMigrations } from '../../server/db/migrate';
 import { seedDemo } from '../../server/demo/seed';
 import { BACKENDS } from '../support/backends';
-import { createTestDelivery, nextEvent, startTestApp, type TestApp } from '../support/app';
-
-const ask = <T>(s: Socket, event: string, payload: unknown) => s.timeout(5000).emitWithAck(event, payload) as Promise<Ack<T>>;
-const data = <T>(res: Ack<T>): T => {
-  if ('error' in res) throw new Error(`${res.error.code}: ${res.error.message}`);
-  return res.data;
-};
+import { ask, createTestDelivery, data, nextEvent, startTestApp, type TestApp } from '../support/app';
 
 describe.each(BACKENDS)('foundation on $name', (backend) => {
   let t: TestApp;
+  let hq: string;
   beforeAll(async () => {
     t = await startTestApp(backend);
+    hq = await t.token('hq@demo.local');
   });
   afterAll(async () => {
     await t?.close();
@@ -37,23 +32,25 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
     expect(await t.db.prisma.user.count({ where: { email: { endsWith: '@demo.local' } } })).toBe(5);
   });
 
+  const auth = () => ({ headers: { authorization: `Bearer ${hq}` } });
+
   it('serves centers and a center list over REST, with clear errors', async () => {
-    const centers = (await (await fetch(`${t.url}/api/centers`)).json()) as { id: number }[];
+    const centers = (await (await fetch(`${t.url}/api/centers`, auth())).json()) as { id: number }[];
     expect(centers).toHaveLength(3);
-    const list = (await (await fetch(`${t.url}/api/centers/${centers[0]!.id}/deliveries`)).json()) as DeliverySyncResponse;
+    const list = (await (await fetch(`${t.url}/api/centers/${centers[0]!.id}/deliveries`, auth())).json()) as DeliverySyncResponse;
     expect(list.rows.length).toBe(20);
     expect(list.rows.every((r) => r.centerId === centers[0]!.id)).toBe(true);
-    const bad = await fetch(`${t.url}/api/centers/abc/deliveries`);
+    const bad = await fetch(`${t.url}/api/centers/abc/deliveries`, auth());
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({ error: { code: 'bad_request', message: 'centerId must be a positive integer' } });
-    const missing = await fetch(`${t.url}/api/centers/999/deliveries`);
+    const missing = await fetch(`${t.url}/api/centers/999/deliveries`, auth());
     expect(missing.status).toBe(404);
-    const badSince = await fetch(`${t.url}/api/centers/1/deliveries?since=yesterday`);
+    const badSince = await fetch(`${t.url}/api/centers/1/deliveries?since=yesterday`, auth());
     expect(badSince.status).toBe(400);
   });
 
   it('pushes a committed delivery change to a real socket.io client in the center room', async () => {
-    const s = await t.connect(NAMESPACES.dispatch);
+    const s = await t.connect(NAMESPACES.dispatch, hq);
     const centerId = (await t.db.prisma.center.findFirstOrThrow({ orderBy: { id: 'asc' } })).id;
     expect(data(await ask<{ centerId: number }>(s, 'center:join', { centerId }))).toEqual({ centerId });
     const created = await createTestDelivery(t, centerId);
@@ -83,7 +80,7 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
 
   it('does not deliver another center’s changes', async () => {
     const [a, b] = await t.db.prisma.center.findMany({ orderBy: { id: 'asc' }, take: 2 });
-    const s = await t.connect(NAMESPACES.dispatch);
+    const s = await t.connect(NAMESPACES.dispatch, hq);
     data(await ask(s, 'center:join', { centerId: a!.id }));
     const seen: DeliveryRow[] = [];
     s.on('delivery:cancelled', (r: DeliveryRow) => seen.push(r));
@@ -97,7 +94,7 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
   });
 
   it('answers bad commands through the ack, without internals', async () => {
-    const s = await t.connect(NAMESPACES.dispatch);
+    const s = await t.connect(NAMESPACES.dispatch, hq);
     const res = await ask(s, 'center:join', { centerId: 'x' });
     expect('error' in res && res.error.code).toBe('bad_request');
     const missing = await ask(s, 'center:join', { centerId: 424242 });

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+
+export const CHAT_MAX_LENGTH = 500;
+export const CHAT_PAGE_SIZE = 50;
+
+export const chatMessageSchema = z.object({
+  id: z.number().int().positive(),
+  centerId: z.number().int().positive(),
+  userId: z.number().int().positive().nullable(),
+  authorName: z.string(),
+  body: z.string(),
+  createdAt: z.string().datetime({ offset: true }),
+});
+export type ChatMessage = z.infer<typeof chatMessageSchema>;
+
+export const chatSendSchema = z.object({
+  centerId: z.coerce.number().int().positive(),
+  body: z
+    .string()
+    .trim()
+    .min(1, 'Message is empty')
+    .max(CHAT_MAX_LENGTH, `Message is longer than ${CHAT_MAX_LENGTH} characters`),
+});
+export const chatHistorySchema = z.object({
+  centerId: z.coerce.number().int().positive(),
+  beforeId: z.number().int().positive().optional(),
+});

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+export const ORDER_STATUSES = ['placed', 'in_delivery', 'delivered', 'cancelled'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+const isoDate = z.string().datetime({ offset: true });
+
+export const orderNoSchema = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only');
+
+export const orderRowSchema = z.object({
+  orderNo: z.string(),
+  centerId: z.number().int().positive(),
+  shopName: z.string(),
+  customerName: z.string(),
+  customerPhone: z.string().nullable(),
+  customerAddress: z.string(),
+  items: z.string(),
+  totalWon: z.number().int(),
+  status: z.enum(ORDER_STATUSES),
+  cancelReason: z.string().nullable(),
+  cancelledAt: isoDate.nullable(),
+  createdAt: isoDate,
+  modDate: isoDate,
+  deliverySeq: z.number().int().positive().nullable(),
+});
+export type OrderRow = z.infer<typeof orderRowSchema>;
+
+export const cancelOrderBodySchema = z.object({
+  reason: z.string().trim().min(1).max(200).default('Cancelled by customer'),
+});

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import { centerIdSchema } from '../../protocol';
+import type { AuthService } from '../auth/auth.service';
+import { policy } from '../auth/policy';
+import type { CentersService } from '../centers/centers.service';
+import { AppError } from '../errors';
+import { idempotencyKeyOf, requireUser } from '../http/auth';
+import type { RouteContext, Router } from '../http/router';
+import { actorOf, type DeliveriesService } from './deliveries.service';
+
+const seqParam = z.coerce.number().int().positive();
+const versioned = { expectedVersion: z.number().int().positive().optional() };
+
+function seqOf(ctx: RouteContext): number {
+  const r = seqParam.safeParse(ctx.params.seq);
+  if (!r.success) throw new AppError('bad_request', 'deliverySeq must be a positive integer');
+  return r.data;
+}
+
+/** REST twins of the socket commands, for callers without a socket. */
+export function registerDeliveryRoutes(router: Router, deps: { auth: AuthService; centers: CentersService; deliveries: DeliveriesService }) {
+  const { auth, centers, deliveries } = deps;
+
+  router.get('/api/centers', async (ctx) => {
+    const user = await requireUser(ctx, auth);
+    const all = await centers.list();
+    return policy.joinAllCenters(user) ? all : all.filter((c) => user.centerIds.includes(c.id));
+  });
+
+  router.get('/api/centers/:centerId/deliveries', async (ctx) => {
+    const user = await requireUser(ctx, auth);
+    const centerId = centerIdSchema.safeParse(ctx.params.centerId);
+    if (!centerId.success) throw new AppError('bad_request', 'centerId must be a positive integer');
+    const since = z.string().datetime({ offset: true }).optional().safeParse(ctx.query.get('since') ?? undefined);
+    if (!since.success) throw new AppError('bad_request', 'since must be an ISO-8601 timestamp');
+    await centers.get(centerId.data);
+    if (!policy.joinCenter(user, centerId.data)) throw new AppError('forbidden', 'You may not see this center');
+    return since.data ? deliveries.changedSince(centerId.data, since.data) : deliveries.listForCenter(centerId.data);
+  });
+
+  router.get('/api/deliveries/:seq', async (ctx) => {
+    const user = await requireUser(ctx, auth);
+    const row = await deliveries.get(seqOf(ctx));
+    if (!policy.joinCenter(user, row.centerId) && !policy.riderAction(user, row)) throw new AppError('forbidden', 'You may not see this delivery');
+    return { delivery: row, timeline: await deliveries.timeline(row.deliverySeq) };
+  });
+
+  const commandRoute = <S extends z.ZodType>(
+    path: string,
+    schema: S,
+    run: (seq: number, body: z.infer<S>, ctx: RouteContext) => Promise<unknown>,
+  ) =>
+    router.post(`/api/deliveries/:seq/${path}`, async (ctx) => {
+      const seq = seqOf(ctx);
+      const body = await ctx.body(schema);
+      return run(seq, body, ctx);
+    });
+
+  const opts = (body: { expectedVersion?: number | undefined }, ctx: RouteContext) => ({
+    expectedVersion: body.expectedVersion,
+    idempotencyKey: idempotencyKeyOf(ctx),
+  });
+
+  commandRoute('assign', z.object({ riderId: z.number().int().positive(), ...versioned }), async (seq, b, ctx) =>
+    deliveries.assign(seq, b.riderId, actorOf(await requireUser(ctx, auth)), opts(b, ctx)),
+  );
+  commandRoute('pick-up', z.object(versioned), async (seq, b, ctx) => deliveries.pickUp(seq, actorOf(await requireUser(ctx, auth)), opts(b, ctx)));
+  commandRoute('deliver', z.object(versioned), async (seq, b, ctx) => deliveries.deliver(seq, actorOf(await requireUser(ctx, auth)), opts(b, ctx)));
+  commandRoute('cancel', z.object({ reason: z.string().trim().min(1).max(200).default('Cancelled by dispatcher'), ...versioned }), async (seq, b, ctx) =>
+    deliveries.cancel(seq, b.reason, actorOf(await requireUser(ctx, auth)), opts(b, ctx)),
+  );
+}

@@ -1,0 +1,51 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics (prom-client: the standard Node client). One registry per application so
+ * tests can build several apps in one process.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    commands: new Counter({
+      name: 'dd_commands_total',
+      help: 'Socket commands handled, by command and outcome',
+      labelNames: ['command', 'outcome'] as const,
+      registers: [registry],
+    }),
+    unknownEvents: new Counter({
+      name: 'dd_unknown_events_total',
+      help: 'Inbound socket events not in the catalogue (ignored)',
+      labelNames: ['namespace'] as const,
+      registers: [registry],
+    }),
+    emitted: new Counter({
+      name: 'dd_events_emitted_total',
+      help: 'Events emitted to rooms, by namespace and event',
+      labelNames: ['namespace', 'event'] as const,
+      registers: [registry],
+    }),
+    published: new Counter({
+      name: 'dd_publish_requests_total',
+      help: 'HTTP publish API requests, by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    sockets: new Gauge({
+      name: 'dd_connected_sockets',
+      help: 'Connected sockets on this node, by namespace',
+      labelNames: ['namespace'] as const,
+      registers: [registry],
+    }),
+    commandSeconds: new Histogram({
+      name: 'dd_command_duration_seconds',
+      help: 'Time to handle a socket command',
+      labelNames: ['command'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+  };
+}
+export type Metrics = ReturnType<typeof createMetrics>;

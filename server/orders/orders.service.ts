@@ -1,0 +1,38 @@
+import type { DeliveryRow, OrderRow } from '../../protocol';
+import type { Db } from '../db/database';
+import { toDeliveryRow, toOrderRow } from '../deliveries/deliveries.mapper';
+import { AppError } from '../errors';
+
+export function createOrdersService(db: Db) {
+  return {
+    async get(orderNo: string): Promise<{ order: OrderRow; delivery: DeliveryRow | null }> {
+      const o = await db.order.findUnique({
+        where: { orderNo },
+        include: { delivery: { include: { rider: { select: { name: true, userId: true } } } } },
+      });
+      if (!o) throw new AppError('not_found', `Order ${orderNo} not found`);
+      return { order: toOrderRow(o), delivery: o.delivery ? toDeliveryRow(o.delivery) : null };
+    },
+    /** Orders whose number, customer or shop contains `q`, newest first. */
+    async search(q: string, limit = 50): Promise<OrderRow[]> {
+      const term = q.trim();
+      const rows = await db.order.findMany({
+        where: term
+          ? {
+              OR: [
+                { orderNo: { contains: term, mode: 'insensitive' } },
+                { customerName: { contains: term, mode: 'insensitive' } },
+                { shopName: { contains: term, mode: 'insensitive' } },
+                { customerPhone: { contains: term } },
+              ],
+            }
+          : {},
+        include: { delivery: { select: { deliverySeq: true } } },
+        orderBy: { id: 'desc' },
+        take: limit,
+      });
+      return rows.map(toOrderRow);
+    },
+  };
+}
+export type OrdersService = ReturnType<typeof createOrdersService>;

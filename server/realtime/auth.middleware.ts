@@ -1,0 +1,41 @@
+import type { Namespace, Socket } from 'socket.io';
+import { CLIENT_COMMANDS, PROTOCOL_VERSION, SESSION_COOKIE, rooms, type NamespaceName, type SessionUser } from '../../protocol';
+import { readCookie, type AuthService } from '../auth/auth.service';
+import type { Metrics } from '../metrics';
+
+/**
+ * Every namespace: refuse sockets without a valid session cookie or `auth: { token }`, keep the
+ * user on the socket, put it in its private room, greet it, and count (then ignore) events that
+ * are not commands of this namespace.
+ */
+export function secureNamespace(
+  nsp: Namespace,
+  name: NamespaceName,
+  deps: { auth: AuthService; metrics: Metrics },
+  allow: (user: SessionUser) => boolean = () => true,
+): void {
+  const known = new Set<string>(CLIENT_COMMANDS[name]);
+  nsp.use((socket: Socket, next) => {
+    const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    const token = typeof fromAuth === 'string' ? fromAuth : readCookie(socket.handshake.headers.cookie, SESSION_COOKIE);
+    deps.auth.authenticate(token).then(
+      (user) => {
+        if (!user) return next(new Error('unauthorized'));
+        if (!allow(user)) return next(new Error('forbidden'));
+        socket.data.user = user;
+        next();
+      },
+      () => next(new Error('unavailable')),
+    );
+  });
+  nsp.on('connection', (socket: Socket) => {
+    const user = socket.data.user as SessionUser;
+    void socket.join(rooms.user(user.id));
+    deps.metrics.sockets.inc({ namespace: name });
+    socket.on('disconnect', () => deps.metrics.sockets.dec({ namespace: name }));
+    socket.onAny((event: string) => {
+      if (!known.has(event)) deps.metrics.unknownEvents.inc({ namespace: name });
+    });
+    socket.emit('hello', { protocolVersion: PROTOCOL_VERSION, serverTime: new Date().toISOString(), user });
+  });
+}

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { orderWatchSchema, rooms } from '../../protocol';
+import { policy } from '../auth/policy';
+import { AppError } from '../errors';
+import type { OrdersService } from '../orders/orders.service';
+import { command, type CommandDeps } from './ack';
+import type { CallcenterNamespace, CallcenterSocket } from './types';
+
+/** The /callcenter namespace: agents watch an order's room while its detail is open. */
+export function registerCallcenterHandlers(nsp: CallcenterNamespace, deps: CommandDeps & { orders: OrdersService }): void {
+  nsp.on('connection', (socket: CallcenterSocket) => {
+    const user = socket.data.user;
+    const mayWatch = () => {
+      if (!policy.watchOrders(user)) throw new AppError('forbidden', 'Only call-center agents and HQ watch orders');
+    };
+    socket.on(
+      'order:watch',
+      command(deps, 'order:watch', orderWatchSchema, async ({ orderNo }) => {
+        mayWatch();
+        const detail = await deps.orders.get(orderNo);
+        await socket.join(rooms.order(orderNo));
+        return detail;
+      }),
+    );
+    socket.on(
+      'order:unwatch',
+      command(deps, 'order:unwatch', orderWatchSchema, async ({ orderNo }) => {
+        await socket.leave(rooms.order(orderNo));
+        return { orderNo };
+      }),
+    );
+    socket.on(
+      'orders:search',
+      command(deps, 'orders:search', z.object({ q: z.string().max(100).default('') }), async ({ q }) => {
+        mayWatch();
+        return deps.orders.search(q);
+      }),
+    );
+  });
+}
