@@ -28,3 +28,18 @@ export type OrderRow = z.infer<typeof orderRowSchema>;
 export const cancelOrderBodySchema = z.object({
   reason: z.string().trim().min(1).max(200).default('Cancelled by customer'),
 });
+
+/** Body of POST /api/orders: a new order and its delivery at a center. */
+export const newOrderBodySchema = z.object({
+  centerId: z.number().int().positive(),
+  orderNo: orderNoSchema.optional(),
+  shopName: z.string().trim().min(1).max(100),
+  shopAddress: z.string().trim().min(1).max(200),
+  customerName: z.string().trim().min(1).max(100),
+  customerAddress: z.string().trim().min(1).max(200),
+  items: z.string().trim().min(1).max(500),
+  totalWon: z.number().int().min(0).max(100_000_000),
+  lat: z.number().min(-90).max(90),
+  lng: z.number().min(-180).max(180),
+});
+export type NewOrderBody = z.infer<typeof newOrderBodySchema>;

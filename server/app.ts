@@ -26,6 +26,7 @@ import { registerDispatchHandlers } from './realtime/dispatch.handlers';
 import { registerMonitorHandlers } from './realtime/monitor.handlers';
 import { createPublisher } from './realtime/publisher';
 import type { Namespaces } from './realtime/types';
+import { registerRiderRoutes } from './riders/riders.routes';
 import { createRidersService } from './riders/riders.service';
 
 /** Everything the application needs from outside; tests inject their own. */
@@ -126,6 +127,7 @@ export function createApplication(deps: AppDeps) {
   });
   registerAuthRoutes(router, { auth, loginLimit, secureCookies: deps.secureCookies ?? false });
   registerDeliveryRoutes(router, { auth, centers, deliveries });
+  registerRiderRoutes(router, { auth, riders });
   registerOrderRoutes(router, { db, auth, orders, deliveries, apiLimit });
   registerPublishRoutes(router, { db, publish, apiLimit, metrics });
 

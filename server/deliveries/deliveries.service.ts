@@ -221,6 +221,9 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     async create(input: NewDelivery, actor: Actor): Promise<DeliveryRow> {
       authorize(actor, (u) => policy.dispatch(u, input.centerId));
       const row = await db.$transaction(async (tx) => {
+        if (!(await tx.center.findUnique({ where: { id: input.centerId }, select: { id: true } }))) {
+          throw new AppError('not_found', `Center ${input.centerId} not found`);
+        }
         const at = now();
         const order = await tx.order.create({
           data: {
@@ -249,6 +252,9 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
         });
         await repo.addEvent(tx, { deliverySeq: d.deliverySeq, type: 'created', status: 'waiting', actorUserId: actor.user?.id ?? null, actorLabel: actor.label, at });
         return toDeliveryRow(d);
+      }).catch((err: unknown) => {
+        if (isUniqueViolation(err)) throw new AppError('conflict', `Order ${input.orderNo} already exists`);
+        throw err;
       });
       notifier.deliveryChanged(row, { riderUserIds: [] });
       return row;

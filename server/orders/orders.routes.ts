@@ -1,4 +1,5 @@
-import { cancelOrderBodySchema, orderNoSchema } from '../../protocol';
+import { randomBytes } from 'node:crypto';
+import { cancelOrderBodySchema, newOrderBodySchema, orderNoSchema } from '../../protocol';
 import type { AuthService } from '../auth/auth.service';
 import { policy } from '../auth/policy';
 import type { Db } from '../db/database';
@@ -29,6 +30,20 @@ export function registerOrderRoutes(
     await mayWatch(ctx);
     return orders.search((ctx.query.get('q') ?? '').slice(0, 100));
   });
+  /** A new order from the ordering system (API key) or a dispatcher: its delivery waits at the center. */
+  router.post('/api/orders', async (ctx) => {
+    const caller = await requireCaller(ctx, db, auth);
+    if (caller.apiKey) await deps.apiLimit(`key:${caller.apiKey.id}`);
+    const body = await ctx.body(newOrderBodySchema);
+    const actor = caller.user ? actorOf(caller.user) : { label: `apikey:${caller.apiKey.prefix}` };
+    const orderNo = body.orderNo ?? `O${Date.now().toString(36).toUpperCase()}${randomBytes(3).toString('hex').toUpperCase()}`;
+    if (await db.order.findUnique({ where: { orderNo }, select: { id: true } })) {
+      throw new AppError('conflict', `Order ${orderNo} already exists`);
+    }
+    const delivery = await deliveries.create({ ...body, orderNo }, actor);
+    return { status: 201, body: { ...(await orders.get(orderNo)), delivery } };
+  });
+
   router.get('/api/orders/:orderNo', async (ctx) => {
     await mayWatch(ctx);
     return orders.get(orderNoOf(ctx));

@@ -1,0 +1,58 @@
+import { test as base, expect, type APIRequestContext, type Page } from '@playwright/test';
+import type { DeliveryRow, OrderRow } from '../protocol';
+
+export const DEMO_PASSWORD = 'demo';
+
+/** A user's Bearer token through the real token endpoint. */
+export async function tokenFor(request: APIRequestContext, email: string): Promise<string> {
+  const res = await request.post('/api/auth/token', { data: { email, password: DEMO_PASSWORD } });
+  expect(res.status()).toBe(200);
+  return ((await res.json()) as { token: string }).token;
+}
+
+/** Sign in through the login page, as a person does. */
+export async function signIn(page: Page, email: string, next = '/'): Promise<void> {
+  await page.goto(`/login?next=${encodeURIComponent(next)}`);
+  await page.getByTestId('login-email').fill(email);
+  await page.getByTestId('login-password').fill(DEMO_PASSWORD);
+  await page.getByTestId('login-submit').click();
+  await page.waitForURL((url) => !url.pathname.startsWith('/login'));
+}
+
+let counter = 0;
+/** Orders (and their deliveries) created by a test through the API; the test owns them. */
+export const test = base.extend<{ hqToken: string; createOrder: (centerId?: number) => Promise<{ order: OrderRow; delivery: DeliveryRow }> }>({
+  hqToken: async ({ request }, use) => {
+    await use(await tokenFor(request, 'hq@demo.local'));
+  },
+  createOrder: async ({ request, hqToken }, use) => {
+    const created: string[] = [];
+    await use(async (centerId = 1) => {
+      counter += 1;
+      const res = await request.post('/api/orders', {
+        headers: { authorization: `Bearer ${hqToken}` },
+        data: {
+          centerId,
+          orderNo: `E2E${Date.now().toString(36).toUpperCase()}${counter}`,
+          shopName: `E2E Shop ${counter}`,
+          shopAddress: '1 Test-ro',
+          customerName: 'E2E Customer',
+          customerAddress: `${counter} Playwright-gil`,
+          items: 'Test meal x1',
+          totalWon: 12000,
+          lat: 37.5,
+          lng: 127.03,
+        },
+      });
+      expect(res.status(), await res.text()).toBe(201);
+      const body = (await res.json()) as { order: OrderRow; delivery: DeliveryRow };
+      created.push(body.order.orderNo);
+      return body;
+    });
+    // Leave nothing moving behind: cancel what is still active.
+    for (const orderNo of created) {
+      await request.post(`/api/orders/${orderNo}/cancel`, { headers: { authorization: `Bearer ${hqToken}` }, data: { reason: 'e2e cleanup' } });
+    }
+  },
+});
+export { expect };

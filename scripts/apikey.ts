@@ -1,0 +1,64 @@
+/**
+ * Manage API keys for back-end services (the HTTP publish API and order cancellation).
+ *
+ *   npm run apikey -- create <name>    prints the new key once; only its hash is stored
+ *   npm run apikey -- list
+ *   npm run apikey -- revoke <prefix>
+ *
+ * Uses DATABASE_URL, or the embedded database in DATA_DIR (stop the server first: one process
+ * owns an embedded data folder). Applies pending migrations, so it works before the first start.
+ */
+import { ConfigError, loadConfig } from '../server/config';
+import { createApiKey, listApiKeys, revokeApiKey } from '../server/auth/apikeys';
+import { openDatabase } from '../server/db/database';
+import { applyMigrations } from '../server/db/migrate';
+
+const USAGE = 'usage: npm run apikey -- create <name> | list | revoke <prefix>';
+
+async function main(): Promise<number> {
+  const [cmd, arg] = process.argv.slice(2);
+  if (!cmd || !['create', 'list', 'revoke'].includes(cmd)) {
+    console.error(USAGE);
+    return 2;
+  }
+  if ((cmd === 'create' || cmd === 'revoke') && !arg) {
+    console.error(USAGE);
+    return 2;
+  }
+  if (cmd === 'create' && !/^[\w .-]{1,80}$/.test(arg!)) {
+    console.error('apikey: the name may use letters, digits, space, _ . - (at most 80)');
+    return 2;
+  }
+  const config = loadConfig();
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
+  try {
+    await applyMigrations(db.pool);
+    if (cmd === 'create') {
+      const { key, info } = await createApiKey(db.prisma, arg!);
+      console.log(`Created API key "${info.name}" (prefix ${info.prefix}). It is shown only now:\n\n${key}\n`);
+      console.log('Send it as: Authorization: Bearer <key>');
+    } else if (cmd === 'list') {
+      const keys = await listApiKeys(db.prisma);
+      if (keys.length === 0) console.log('No API keys.');
+      for (const k of keys) {
+        const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
+        console.log(`${k.prefix}  ${k.name.padEnd(24)}  ${state}  last used ${k.lastUsedAt?.toISOString() ?? 'never'}`);
+      }
+    } else {
+      const ok = await revokeApiKey(db.prisma, arg!);
+      console.log(ok ? `Revoked ${arg}.` : `No active key with prefix ${arg}.`);
+      if (!ok) return 1;
+    }
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`apikey: ${err instanceof ConfigError ? err.message : (err as Error).message}`);
+    process.exit(1);
+  },
+);
