@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { centerIdSchema, idSchema } from './deliveries';
 
 export const CHAT_MAX_LENGTH = 500;
 export const CHAT_PAGE_SIZE = 50;
@@ -14,7 +15,7 @@ export const chatMessageSchema = z.object({
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 
 export const chatSendSchema = z.object({
-  centerId: z.coerce.number().int().positive(),
+  centerId: centerIdSchema,
   body: z
     .string()
     .trim()
@@ -22,6 +23,6 @@ export const chatSendSchema = z.object({
     .max(CHAT_MAX_LENGTH, `Message is longer than ${CHAT_MAX_LENGTH} characters`),
 });
 export const chatHistorySchema = z.object({
-  centerId: z.coerce.number().int().positive(),
-  beforeId: z.number().int().positive().optional(),
+  centerId: centerIdSchema,
+  beforeId: idSchema.optional(),
 });

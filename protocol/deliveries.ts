@@ -55,7 +55,10 @@ export const centerSchema = z.object({
 });
 export type Center = z.infer<typeof centerSchema>;
 
-export const centerIdSchema = z.coerce.number().int().positive();
+/** Database ids are 32-bit integers: anything larger is a bad request, not a server error. */
+export const MAX_ID = 2_147_483_647;
+export const idSchema = z.number().int().positive().max(MAX_ID);
+export const centerIdSchema = z.coerce.number().int().positive().max(MAX_ID);
 
 /** Ask for a center's deliveries changed after `since` (exclusive), or all of today's when absent. */
 export const deliverySyncRequestSchema = z.object({

@@ -5,6 +5,7 @@ import { chatMessageSchema, type ChatMessage } from './chat';
 import {
   centerIdSchema,
   deliveryRowSchema,
+  idSchema,
   riderRowSchema,
   type Center,
   type DeliveryRow,
@@ -13,6 +14,7 @@ import {
   type RiderRow,
 } from './deliveries';
 import { orderNoSchema, orderRowSchema, type OrderRow } from './orders';
+import type { DeliverySnapshot } from './snapshot';
 
 /** Bumped whenever an event or payload changes incompatibly. */
 export const PROTOCOL_VERSION = 1;
@@ -105,18 +107,19 @@ export type DispatchServerEvents = DeliveryEvents &
   Hello & {
     'rider:status': (row: RiderRow) => void;
     'rider:position': (pos: RiderPosition) => void;
+    'deliveries:snapshot': (snapshot: DeliverySnapshot) => void;
   };
 
 export const centerJoinSchema = z.union([z.object({ centerId: centerIdSchema }), z.object({ all: z.literal(true) })]);
 export const idempotencyKeySchema = z.string().min(8).max(100).regex(/^[A-Za-z0-9_:.-]+$/);
 const deliveryRef = {
-  deliverySeq: z.number().int().positive(),
+  deliverySeq: idSchema,
   /** When given, the command fails with `conflict` (and the current row) if the row moved on. */
   expectedVersion: z.number().int().positive().optional(),
   /** Retries with the same key get the first answer and change nothing twice. */
   idempotencyKey: idempotencyKeySchema.optional(),
 };
-export const assignCommandSchema = z.object({ ...deliveryRef, riderId: z.number().int().positive() });
+export const assignCommandSchema = z.object({ ...deliveryRef, riderId: idSchema });
 export const deliveryCommandSchema = z.object(deliveryRef);
 export const cancelCommandSchema = z.object({ ...deliveryRef, reason: z.string().trim().min(1).max(200).default('Cancelled by dispatcher') });
 export const positionCommandSchema = z.object({ lat: z.number().min(-90).max(90), lng: z.number().min(-180).max(180) });
@@ -140,6 +143,7 @@ export interface DispatchClientEvents {
   'center:leave': (payload: unknown, ack: AckCallback<{ centerId: number | 'all' }>) => void;
   'deliveries:sync': (payload: unknown, ack: AckCallback<DeliverySyncResponse>) => void;
   'deliveries:mine': (payload: unknown, ack: AckCallback<DeliveryRow[]>) => void;
+  'deliveries:fetch': (payload: unknown, ack: AckCallback<DeliveryRow[]>) => void;
   'delivery:timeline': (payload: unknown, ack: AckCallback<DeliveryTimelineEntry[]>) => void;
   'delivery:assign': (payload: unknown, ack: AckCallback<DeliveryRow>) => void;
   'delivery:pick_up': (payload: unknown, ack: AckCallback<DeliveryRow>) => void;
@@ -182,7 +186,7 @@ export interface MonitorClientEvents {
 /** Commands each namespace accepts; anything else is ignored and counted. */
 export const CLIENT_COMMANDS = {
   '/dispatch': [
-    'centers:list', 'center:join', 'center:leave', 'deliveries:sync', 'deliveries:mine', 'delivery:timeline',
+    'centers:list', 'center:join', 'center:leave', 'deliveries:sync', 'deliveries:mine', 'deliveries:fetch', 'delivery:timeline',
     'delivery:assign', 'delivery:pick_up', 'delivery:deliver', 'delivery:cancel', 'riders:list', 'rider:position',
   ],
   '/chat': ['chat:join', 'chat:leave', 'chat:history', 'chat:send'],

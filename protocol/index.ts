@@ -5,3 +5,5 @@ export * from './errors';
 export * from './events';
 export * from './merge';
 export * from './orders';
+export * from './snapshot';
+export * from './row-store';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idSchema } from './deliveries';
 
 export const ORDER_STATUSES = ['placed', 'in_delivery', 'delivered', 'cancelled'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
@@ -31,7 +32,7 @@ export const cancelOrderBodySchema = z.object({
 
 /** Body of POST /api/orders: a new order and its delivery at a center. */
 export const newOrderBodySchema = z.object({
-  centerId: z.number().int().positive(),
+  centerId: idSchema,
   orderNo: orderNoSchema.optional(),
   shopName: z.string().trim().min(1).max(100),
   shopAddress: z.string().trim().min(1).max(200),

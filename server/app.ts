@@ -28,6 +28,8 @@ import { createPublisher } from './realtime/publisher';
 import type { Namespaces } from './realtime/types';
 import { registerRiderRoutes } from './riders/riders.routes';
 import { createRidersService } from './riders/riders.service';
+import { createLocalLock, type PeriodLock } from './snapshot/lock';
+import { createSnapshotJob } from './snapshot/snapshot.job';
 
 /** Everything the application needs from outside; tests inject their own. */
 export interface AppDeps {
@@ -39,6 +41,15 @@ export interface AppDeps {
   nextHandler?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   now?: () => Date;
   listWindowHours?: number;
+  /** Period of the snapshot broadcast (0 turns the timer off; `snapshot.runOnce()` still works). */
+  snapshotIntervalMs?: number;
+  /** Decides which process runs each snapshot period (default: this one). */
+  periodLock?: PeriodLock;
+  /**
+   * Fault injection for resilience tests only: socket ids that must miss a delivery event, as
+   * if the packet were lost on the way.
+   */
+  lossInjector?: (event: string) => string[];
   /** Requests per API key per second on the publish and order APIs. */
   apiRatePerSecond?: number;
   secureCookies?: boolean;
@@ -85,6 +96,8 @@ export function createApplication(deps: AppDeps) {
     pingInterval: 10_000,
     pingTimeout: 10_000,
     maxHttpBufferSize: 100_000,
+    // First layer against lost events: a client back within 2 minutes gets what it missed.
+    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: true },
   });
   // Each namespace has its own event maps; Socket.IO types `of()` with the server's, so narrow once here.
   const ns = {
@@ -94,7 +107,7 @@ export function createApplication(deps: AppDeps) {
     monitor: io.of(NAMESPACES.monitor),
   } as unknown as Namespaces;
 
-  const publisher = createPublisher(ns, metrics);
+  const publisher = createPublisher(ns, metrics, deps.lossInjector);
   const auth = createAuthService(db, createTokenSigner(deps.sessionSecret));
   const centers = createCentersService(db);
   const deliveries = createDeliveriesService({
@@ -118,6 +131,18 @@ export function createApplication(deps: AppDeps) {
   registerChatHandlers(ns.chat, { ...commandDeps, chat });
   registerCallcenterHandlers(ns.callcenter, { ...commandDeps, orders });
   const stopMonitor = registerMonitorHandlers(ns.monitor, ns, commandDeps);
+  const snapshot = createSnapshotJob({
+    db,
+    dispatch: ns.dispatch,
+    lock: deps.periodLock ?? createLocalLock(),
+    logger,
+    intervalMs: deps.snapshotIntervalMs || 120_000,
+    onRun: (s) => {
+      metrics.snapshotBytes.set(s.bytes);
+      metrics.snapshotRuns.inc();
+    },
+  });
+  if (deps.snapshotIntervalMs !== 0) snapshot.start();
 
   const apiLimit = createRateLimit(deps.apiRatePerSecond ?? 50, 1);
   const loginLimit = createRateLimit(10, 60);
@@ -138,6 +163,7 @@ export function createApplication(deps: AppDeps) {
     ns,
     services,
     metrics,
+    snapshot,
     /** Listen on a port (0 picks a free one); resolves with the bound port. */
     listen(port: number, host?: string): Promise<number> {
       return new Promise((resolve, reject) => {
@@ -153,6 +179,7 @@ export function createApplication(deps: AppDeps) {
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         stopMonitor();
+        void snapshot.stop();
         io.close(() => resolve());
         httpServer.closeAllConnections?.();
       });

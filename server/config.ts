@@ -33,7 +33,10 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   DATABASE_URL: postgresUrl.optional(),
   DATA_DIR: z.string().min(1).default('./data'),
-  REDIS_URL: z.string().url().optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis://host:port URL')
+    .optional(),
   DEMO_SEED: onOff.default(true),
   DEMO_PASSWORD: z.string().min(1).default('demo'),
   SIMULATOR: onOff.default(true),
@@ -41,6 +44,10 @@ const envSchema = z.object({
   SIMULATOR_ORDERS_PER_MIN: z.coerce.number().min(0).max(100000).default(60),
   /** Simulator tick: every tick advances some deliveries through their lifecycle. */
   SIMULATOR_TICK_MS: z.coerce.number().int().min(50).max(600000).default(1000),
+  /** How often the snapshot job repairs missed events. */
+  SNAPSHOT_INTERVAL_MS: z.coerce.number().int().min(1000).max(3_600_000).default(120_000),
+  /** Scales the simulator's lifecycle waits: 1 = realistic minutes, smaller = faster. */
+  SIMULATOR_PACE: z.coerce.number().min(0.001).max(10).default(0.25),
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   COOKIE_SECURE: onOff.default(false),
   API_RATE_PER_SEC: z.coerce.number().int().min(1).max(100000).default(50),
@@ -59,7 +66,8 @@ export interface Config {
   dataDir: string;
   redisUrl: string | undefined;
   demo: { seed: boolean; password: string };
-  simulator: { enabled: boolean; ordersPerMinute: number; tickMs: number };
+  simulator: { enabled: boolean; ordersPerMinute: number; tickMs: number; pace: number };
+  snapshotIntervalMs: number;
   logLevel: Env['LOG_LEVEL'];
   sessionSecret: string | undefined;
   secureCookies: boolean;
@@ -85,7 +93,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     dataDir: path.resolve(e.DATA_DIR),
     redisUrl: e.REDIS_URL,
     demo: { seed: e.DEMO_SEED, password: e.DEMO_PASSWORD },
-    simulator: { enabled: e.SIMULATOR, ordersPerMinute: e.SIMULATOR_ORDERS_PER_MIN, tickMs: e.SIMULATOR_TICK_MS },
+    simulator: { enabled: e.SIMULATOR, ordersPerMinute: e.SIMULATOR_ORDERS_PER_MIN, tickMs: e.SIMULATOR_TICK_MS, pace: e.SIMULATOR_PACE },
+    snapshotIntervalMs: e.SNAPSHOT_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
     sessionSecret: e.SESSION_SECRET,
     secureCookies: e.COOKIE_SECURE,

@@ -3,6 +3,8 @@
  * apply migrations, seed the demo, start Next.js + Socket.IO + REST on one port, and shut down
  * cleanly on SIGTERM/SIGINT. Wiring only: everything else lives in createApplication.
  */
+import os from 'node:os';
+import type { Redis } from 'ioredis';
 import next from 'next';
 import { createApplication, type Application } from './app';
 import { loadSessionSecret } from './auth/secret';
@@ -12,6 +14,8 @@ import { applyMigrations, MigrationError } from './db/migrate';
 import { seedDemo } from './demo/seed';
 import { createSimulator, type Simulator } from './demo/simulator';
 import { createLogger, type Logger } from './logger';
+import { connectRedis } from './redis';
+import { createLocalLock, createRedisLock } from './snapshot/lock';
 
 function fail(message: string): never {
   process.stderr.write(`dispatch-desk: ${message}\n`);
@@ -30,6 +34,7 @@ async function main() {
   const started = Date.now();
 
   let db: Database | undefined;
+  let redis: Redis | undefined;
   let app: Application | undefined;
   let simulator: Simulator | undefined;
 
@@ -40,6 +45,7 @@ async function main() {
     await simulator?.stop();
     await app?.close();
     await db?.close();
+    redis?.disconnect();
     logger.info('stopped');
     process.exit(0);
   };
@@ -54,6 +60,7 @@ async function main() {
 
   try {
     db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    if (config.redisUrl) redis = await connectRedis(config.redisUrl);
     const migrations = await applyMigrations(db.pool);
     logger.info({ database: db.describe, applied: migrations.applied }, 'database ready');
     if (config.demo.seed) {
@@ -62,6 +69,7 @@ async function main() {
     }
   } catch (err) {
     await db?.close().catch(() => undefined);
+    redis?.disconnect();
     if (err instanceof ConfigError) fail(`bad configuration: ${err.message}`);
     if (err instanceof MigrationError) fail(`database migration failed: ${err.message}`);
     throw err;
@@ -88,6 +96,8 @@ async function main() {
     sessionSecret,
     secureCookies: config.secureCookies,
     apiRatePerSecond: config.apiRatePerSecond,
+    snapshotIntervalMs: config.snapshotIntervalMs,
+    periodLock: redis ? createRedisLock(redis, `${os.hostname()}:${process.pid}`) : createLocalLock(),
     nextHandler: async (req, res) => {
       await nextReady;
       await handle(req, res);
@@ -114,6 +124,7 @@ async function main() {
       logger,
       ordersPerMinute: config.simulator.ordersPerMinute,
       tickMs: config.simulator.tickMs,
+      pace: config.simulator.pace,
     });
     simulator.start();
     logger.info(config.simulator, 'traffic simulator on');

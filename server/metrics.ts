@@ -39,6 +39,16 @@ export function createMetrics() {
       labelNames: ['namespace'] as const,
       registers: [registry],
     }),
+    snapshotRuns: new Counter({
+      name: 'dd_snapshot_runs_total',
+      help: 'Snapshot broadcasts run by this node',
+      registers: [registry],
+    }),
+    snapshotBytes: new Gauge({
+      name: 'dd_snapshot_bytes',
+      help: 'Bytes of the last snapshot broadcast, all centers',
+      registers: [registry],
+    }),
     commandSeconds: new Histogram({
       name: 'dd_command_duration_seconds',
       help: 'Time to handle a socket command',

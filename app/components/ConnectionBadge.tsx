@@ -2,7 +2,13 @@
 import { useEffect, useState } from 'react';
 import { useDeliveries } from '../lib/store-context';
 
-const LABEL = { connecting: 'Connecting…', live: 'Live', offline: 'Offline' } as const;
+const LABEL = { connecting: 'Connecting…', live: 'Live', offline: 'Reconnecting…', polling: 'Polling' } as const;
+const TITLE = {
+  connecting: 'Opening the live connection',
+  live: 'Changes arrive as they happen',
+  offline: 'The live connection dropped; retrying',
+  polling: 'The live connection is down: the list is refreshed from the server every few seconds',
+} as const;
 
 function ago(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -11,22 +17,27 @@ function ago(ms: number): string {
   return m < 60 ? `${m}m ago` : `${Math.floor(m / 60)}h ago`;
 }
 
-/** Honest connection state, and how fresh the list is. */
+/** Honest connection state: live, reconnecting or polling; how fresh the list is; how the last reconnect went. */
 export function ConnectionBadge() {
-  const connection = useDeliveries((s) => s.connection);
-  const lastChangeAt = useDeliveries((s) => s.lastChangeAt);
+  const sync = useDeliveries((s) => s.sync);
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     const t = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(t);
   }, []);
+  const last = sync.lastReconnect;
   return (
     <div className="badge-wrap">
-      <span className={`badge badge-${connection}`} data-testid="connection-badge" data-state={connection} role="status">
-        <span className="dot" aria-hidden /> {LABEL[connection]}
+      <span className={`badge badge-${sync.link}`} data-testid="connection-badge" data-state={sync.link} role="status" title={TITLE[sync.link]}>
+        <span className="dot" aria-hidden /> {LABEL[sync.link]}
       </span>
       <span className="freshness" data-testid="freshness">
-        {lastChangeAt ? `last change ${ago(now - lastChangeAt)}` : 'no changes yet'}
+        {sync.lastChangeAt ? `last change ${ago(now - sync.lastChangeAt)}` : 'no changes yet'}
+        {last && (
+          <span data-testid="last-reconnect" data-outcome={last.outcome}>
+            {' · '}reconnected {ago(now - last.at)}, {last.outcome === 'recovered' ? 'nothing lost' : `resynced ${last.rows} rows`}
+          </span>
+        )}
       </span>
     </div>
   );

@@ -1,8 +1,10 @@
 'use client';
-import { useEffect, useMemo, useRef, useState } from 'react';
-import { DELIVERY_EVENTS, countByStatus, type Center, type DeliveryRow, type DeliveryStatus } from '@/protocol';
+import { useEffect, useMemo, useState } from 'react';
+import { countByStatus, type Center, type DeliveryStatus, type DeliverySyncResponse } from '@/protocol';
+import { createDeliverySync } from '../lib/delivery-sync';
+import { getJson } from '../lib/http';
 import { logout, useSession } from '../lib/session';
-import { connectDispatch, request } from '../lib/socket';
+import { connectDispatch, type DispatchSocket } from '../lib/socket';
 import { useDeliveries, useDeliveriesStoreApi } from '../lib/store-context';
 import { ConnectionBadge } from './ConnectionBadge';
 import { DeliveryList } from './DeliveryList';
@@ -17,99 +19,68 @@ function readCenterFromUrl(): Selection | null {
   return Number.isInteger(v) && v > 0 ? v : null;
 }
 
-/** The dispatcher's live board for one center. */
+/** The dispatcher's (and HQ's) live board. */
 export function Dashboard() {
   const store = useDeliveriesStoreApi();
   const user = useSession();
   const [centers, setCenters] = useState<Center[]>([]);
-  const [centerId, setCenterId] = useState<Selection | null>(null);
+  const [selection, setSelection] = useState<Selection | null>(null);
   const [filter, setFilter] = useState<DeliveryStatus | 'all'>('all');
-  const [error, setError] = useState<string | null>(null);
-  const socketRef = useRef<ReturnType<typeof connectDispatch> | null>(null);
-  const centersRef = useRef<Center[]>([]);
-  centersRef.current = centers;
+  const [socket, setSocket] = useState<DispatchSocket | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const syncError = useDeliveries((s) => s.sync.error);
 
-  // One socket for the page's life; events are batched per animation frame and merged at once.
+  // The centers this user may see, then one socket for the page's life.
   useEffect(() => {
     if (!user) return;
-    const socket = connectDispatch();
-    socketRef.current = socket;
-    let queue: DeliveryRow[] = [];
-    let frame = 0;
-    const flush = () => {
-      frame = 0;
-      const batch = queue;
-      queue = [];
-      store.getState().apply(batch);
-    };
-    const onRow = (row: DeliveryRow) => {
-      queue.push(row);
-      if (!frame) frame = requestAnimationFrame(flush);
-    };
-    for (const e of DELIVERY_EVENTS) socket.on(e, onRow);
-    socket.on('connect', () => {
-      store.getState().setConnection('live');
-      request(socket, 'centers:list', {})
-        .then((list) => {
-          setCenters(list);
-          setCenterId((cur) => cur ?? readCenterFromUrl() ?? list[0]?.id ?? null);
-        })
-        .catch((e: Error) => setError(e.message));
-    });
-    socket.on('disconnect', () => store.getState().setConnection('offline'));
-    socket.on('connect_error', (err) => {
-      store.getState().setConnection('offline');
+    getJson<Center[]>('/api/centers')
+      .then((list) => {
+        setCenters(list);
+        setSelection(readCenterFromUrl() ?? list[0]?.id ?? null);
+      })
+      .catch((e: Error) => setLoadError(e.message));
+    const s = connectDispatch();
+    s.on('connect_error', (err) => {
       if (err.message === 'unauthorized') window.location.replace('/login');
     });
-    socket.io.on('reconnect_attempt', () => store.getState().setConnection('connecting'));
+    setSocket(s);
     return () => {
-      if (frame) cancelAnimationFrame(frame);
-      socket.disconnect();
-      socketRef.current = null;
+      s.disconnect();
+      setSocket(null);
     };
-  }, [store, user]);
+  }, [user]);
 
-  // Join the chosen center and load its list; on every reconnect, resync from the watermark.
+  // Follow the chosen center (or all of them): events, resync, snapshots and polling.
   useEffect(() => {
-    const socket = socketRef.current;
-    if (!socket || centerId === null) return;
-    let cancelled = false;
-    const room = centerId === 'all' ? { all: true as const } : { centerId };
-    const join = async () => {
-      try {
-        await request(socket, 'center:join', room);
-        const since = store.getState().watermark();
-        const ids = centerId === 'all' ? centersRef.current.map((c) => c.id) : [centerId];
-        for (const id of ids) {
-          const res = await request(socket, 'deliveries:sync', since ? { centerId: id, since } : { centerId: id });
-          if (cancelled) return;
-          store.getState().apply(res.rows);
-        }
-        setError(null);
-      } catch (e) {
-        if (!cancelled) setError((e as Error).message);
-      }
-    };
-    if (socket.connected) void join();
-    socket.on('connect', join);
+    if (!socket || selection === null || centers.length === 0) return;
+    const ids = selection === 'all' ? centers.map((c) => c.id) : [selection];
+    const sync = createDeliverySync({
+      socket,
+      store: store.getState().rowStore,
+      centers: { ids, all: selection === 'all' },
+      fetchDelta: (centerId, since) =>
+        getJson<DeliverySyncResponse>(`/api/centers/${centerId}/deliveries${since ? `?since=${encodeURIComponent(since)}` : ''}`),
+      onStatus: (status) => store.getState().setSync(status),
+      schedule: (flush) => requestAnimationFrame(flush),
+    });
     return () => {
-      cancelled = true;
-      socket.off('connect', join);
-      if (socket.connected) void request(socket, 'center:leave', room).catch(() => undefined);
+      sync.stop();
+      if (socket.connected) socket.emit('center:leave', selection === 'all' ? { all: true } : { centerId: selection }, () => undefined);
       store.getState().reset();
     };
-  }, [centerId, store]);
+  }, [socket, selection, centers, store]);
 
   const revision = useDeliveries((s) => s.revision);
   const { visible, counts } = useMemo(() => {
-    const all = [...store.getState().rows.values()].filter((r) => centerId === 'all' || r.centerId === centerId);
+    const all = [...store.getState().rows.values()].filter((r) => selection === 'all' || r.centerId === selection);
     all.sort((a, b) => b.deliverySeq - a.deliverySeq);
     return { visible: filter === 'all' ? all : all.filter((r) => r.status === filter), counts: countByStatus(all) };
-    // revision stands for the rows map, which is mutated in place by the merge.
-  }, [revision, centerId, filter, store]);
+    // `revision` stands for the rows map, which the merge mutates in place.
+  }, [revision, selection, filter, store]);
 
-  const center = centers.find((c) => c.id === centerId);
   const everyCenter = user?.role === 'hq' || user?.role === 'admin';
+  const center = centers.find((c) => c.id === selection);
+  const error = loadError ?? syncError;
   return (
     <div className="shell">
       <header className="topbar">
@@ -118,12 +89,12 @@ export function Dashboard() {
           <span className="sr-only">Center</span>
           <select
             data-testid="center-select"
-            value={centerId ?? ''}
+            value={selection ?? ''}
             onChange={(e) => {
-              const id: Selection = e.target.value === 'all' ? 'all' : Number(e.target.value);
-              setCenterId(id);
+              const next: Selection = e.target.value === 'all' ? 'all' : Number(e.target.value);
+              setSelection(next);
               const url = new URL(window.location.href);
-              url.searchParams.set('center', String(id));
+              url.searchParams.set('center', String(next));
               window.history.replaceState(null, '', url);
             }}
           >
@@ -168,7 +139,7 @@ export function Dashboard() {
         </div>
       </section>
       <main className="main">
-        <h2 className="sr-only">{center ? `${center.name} deliveries` : 'Deliveries'}</h2>
+        <h2 className="sr-only">{center ? `${center.name} deliveries` : 'All centers’ deliveries'}</h2>
         <DeliveryList rows={visible} />
         <p className="list-foot" data-testid="row-total">
           {visible.length} of {Object.values(counts).reduce((a, b) => a + b, 0)} deliveries

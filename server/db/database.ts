@@ -106,8 +106,10 @@ async function openEmbedded(dataDir: string): Promise<Database> {
     const { PGlite } = await import('@electric-sql/pglite');
     const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
     db = await PGlite.create(pgdata);
-    // PGlite is a single session: one wire connection, and the pool queues callers.
-    server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
+    // PGlite is a single session, so the pool holds one connection and queues callers. The socket
+    // server accepts a few: node-postgres drops a client after a query error and connects a new
+    // one while the old socket is still closing (with a limit of 1 that reconnect is refused).
+    server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 4 });
     await server.start();
     const conn = server.getServerConn();
     const pool = new pg.Pool({ connectionString: `postgresql://postgres@${conn}/postgres`, max: 1 });

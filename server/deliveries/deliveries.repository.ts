@@ -14,6 +14,10 @@ export const deliveriesRepository = {
     return tx.delivery.findUnique({ where: { deliverySeq }, include: withRider });
   },
 
+  findMany(tx: Tx, centerId: number, seqs: number[]): Promise<DeliveryWithRider[]> {
+    return tx.delivery.findMany({ where: { centerId, deliverySeq: { in: seqs } }, include: withRider });
+  },
+
   /**
    * A center's list: every active delivery plus the finished ones created since `windowStart`.
    * Served by the (centerId, status) and (centerId, modDate) indexes.

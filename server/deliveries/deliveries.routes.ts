@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { centerIdSchema } from '../../protocol';
+import { centerIdSchema, idSchema, MAX_ID } from '../../protocol';
+import type { SessionUser } from '../../protocol';
 import type { AuthService } from '../auth/auth.service';
 import { policy } from '../auth/policy';
 import type { CentersService } from '../centers/centers.service';
@@ -8,7 +9,7 @@ import { idempotencyKeyOf, requireUser } from '../http/auth';
 import type { RouteContext, Router } from '../http/router';
 import { actorOf, type DeliveriesService } from './deliveries.service';
 
-const seqParam = z.coerce.number().int().positive();
+const seqParam = z.coerce.number().int().positive().max(MAX_ID);
 const versioned = { expectedVersion: z.number().int().positive().optional() };
 
 function seqOf(ctx: RouteContext): number {
@@ -48,12 +49,13 @@ export function registerDeliveryRoutes(router: Router, deps: { auth: AuthService
   const commandRoute = <S extends z.ZodType>(
     path: string,
     schema: S,
-    run: (seq: number, body: z.infer<S>, ctx: RouteContext) => Promise<unknown>,
+    run: (seq: number, body: z.infer<S>, user: SessionUser, ctx: RouteContext) => Promise<unknown>,
   ) =>
     router.post(`/api/deliveries/:seq/${path}`, async (ctx) => {
+      const user = await requireUser(ctx, auth); // 401 before anything is read
       const seq = seqOf(ctx);
       const body = await ctx.body(schema);
-      return run(seq, body, ctx);
+      return run(seq, body, user, ctx);
     });
 
   const opts = (body: { expectedVersion?: number | undefined }, ctx: RouteContext) => ({
@@ -61,12 +63,12 @@ export function registerDeliveryRoutes(router: Router, deps: { auth: AuthService
     idempotencyKey: idempotencyKeyOf(ctx),
   });
 
-  commandRoute('assign', z.object({ riderId: z.number().int().positive(), ...versioned }), async (seq, b, ctx) =>
-    deliveries.assign(seq, b.riderId, actorOf(await requireUser(ctx, auth)), opts(b, ctx)),
+  commandRoute('assign', z.object({ riderId: idSchema, ...versioned }), (seq, b, user, ctx) =>
+    deliveries.assign(seq, b.riderId, actorOf(user), opts(b, ctx)),
   );
-  commandRoute('pick-up', z.object(versioned), async (seq, b, ctx) => deliveries.pickUp(seq, actorOf(await requireUser(ctx, auth)), opts(b, ctx)));
-  commandRoute('deliver', z.object(versioned), async (seq, b, ctx) => deliveries.deliver(seq, actorOf(await requireUser(ctx, auth)), opts(b, ctx)));
-  commandRoute('cancel', z.object({ reason: z.string().trim().min(1).max(200).default('Cancelled by dispatcher'), ...versioned }), async (seq, b, ctx) =>
-    deliveries.cancel(seq, b.reason, actorOf(await requireUser(ctx, auth)), opts(b, ctx)),
+  commandRoute('pick-up', z.object(versioned), (seq, b, user, ctx) => deliveries.pickUp(seq, actorOf(user), opts(b, ctx)));
+  commandRoute('deliver', z.object(versioned), (seq, b, user, ctx) => deliveries.deliver(seq, actorOf(user), opts(b, ctx)));
+  commandRoute('cancel', z.object({ reason: z.string().trim().min(1).max(200).default('Cancelled by dispatcher'), ...versioned }), (seq, b, user, ctx) =>
+    deliveries.cancel(seq, b.reason, actorOf(user), opts(b, ctx)),
   );
 }

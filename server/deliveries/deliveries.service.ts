@@ -79,7 +79,7 @@ type Transition = {
 };
 
 function authorize(actor: Actor, allowed: (u: SessionUser) => boolean): void {
-  if (actor.user && !allowed(actor.user)) throw new AppError('forbidden', 'You may not change this delivery');
+  if (actor.user && !allowed(actor.user)) throw new AppError('forbidden', 'You may not do this here');
 }
 
 const isUniqueViolation = (err: unknown) => err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
@@ -103,33 +103,43 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
   type Outcome = { row: DeliveryRow; riders: RiderRow[]; riderUserIds: number[]; order: OrderRow | null; replay: boolean };
 
   /**
-   * Apply one status change in one transaction: check the rule against the current row, update it
-   * if its version is unchanged, write the timeline event (and the idempotency record), then
-   * notify after commit. A retry with a used idempotency key returns the first answer untouched.
+   * Apply one status change in one transaction: check who may act on the current row, then its
+   * version, then the transition rule; update it if its version is still the one read, write
+   * the timeline event (and the idempotency record), and notify after commit. A retry with a used
+   * idempotency key returns the first answer and changes nothing.
    */
   async function transition(
     deliverySeq: number,
     actor: Actor,
     opts: CommandOptions,
-    decide: (current: DeliveryRow) => Transition,
+    allowed: (u: SessionUser, current: DeliveryRow) => boolean,
+    decide: (current: DeliveryRow, tx: Tx) => Promise<Transition> | Transition,
   ): Promise<DeliveryRow> {
     const scope = `delivery:${actor.user ? `user:${actor.user.id}` : actor.label}`;
+    const key = opts.idempotencyKey;
+    const replayOf = async (tx: Tx): Promise<Outcome | null> => {
+      if (!key) return null;
+      const prior = await tx.idempotencyRecord.findUnique({ where: { scope_key: { scope, key } } });
+      return prior ? { row: prior.response as unknown as DeliveryRow, riders: [], riderUserIds: [], order: null, replay: true } : null;
+    };
     const run = () =>
       db.$transaction(async (tx): Promise<Outcome> => {
-        if (opts.idempotencyKey) {
-          const prior = await tx.idempotencyRecord.findUnique({ where: { scope_key: { scope, key: opts.idempotencyKey } } });
-          if (prior) return { row: prior.response as unknown as DeliveryRow, riders: [], riderUserIds: [], order: null, replay: true };
-        }
+        const replay = await replayOf(tx);
+        if (replay) return replay;
         const current = await repo.findBySeq(tx, deliverySeq);
         if (!current) throw new AppError('not_found', `Delivery ${deliverySeq} not found`);
         const currentRow = toDeliveryRow(current);
+        if (actor.user && !allowed(actor.user, currentRow)) throw new AppError('forbidden', 'You may not change this delivery');
         if (opts.expectedVersion !== undefined && opts.expectedVersion !== current.version) {
           throw new AppError('conflict', 'The delivery changed since you loaded it', { current: currentRow });
         }
-        const t = decide(currentRow);
+        const t = await decide(currentRow, tx);
         const at = now();
         const won = await repo.updateIfVersion(tx, deliverySeq, current.version, t.data, at);
         if (!won) {
+          // A concurrent retry of this very command may have won: answer as it did.
+          const raced = await replayOf(tx);
+          if (raced) return raced;
           const latest = await repo.findBySeq(tx, deliverySeq);
           throw new AppError('conflict', 'The delivery changed since you loaded it', { current: latest ? toDeliveryRow(latest) : currentRow });
         }
@@ -162,8 +172,8 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
         }
         const updated = (await repo.findBySeq(tx, deliverySeq))!;
         const row = toDeliveryRow(updated);
-        if (opts.idempotencyKey) {
-          await tx.idempotencyRecord.create({ data: { scope, key: opts.idempotencyKey, statusCode: 200, response: row as unknown as Prisma.InputJsonValue } });
+        if (key) {
+          await tx.idempotencyRecord.create({ data: { scope, key, statusCode: 200, response: row as unknown as Prisma.InputJsonValue } });
         }
         const riderUserIds = [current.rider?.userId, updated.rider?.userId].filter((id): id is number => typeof id === 'number');
         return { row, riders, riderUserIds: [...new Set(riderUserIds)], order, replay: false };
@@ -173,8 +183,8 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     try {
       outcome = await run();
     } catch (err) {
-      // Two retries of one command raced: the loser finds the winner's record and replays it.
-      if (opts.idempotencyKey && isUniqueViolation(err)) outcome = await run();
+      // Two retries of one command raced to record the key: the loser replays the winner.
+      if (key && isUniqueViolation(err)) outcome = await run();
       else throw err;
     }
     if (!outcome.replay) {
@@ -184,6 +194,8 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     }
     return outcome.row;
   }
+
+  const mayDispatch = (u: SessionUser, cur: DeliveryRow) => policy.dispatch(u, cur.centerId);
 
   return {
     /** Today's list for a center (active + finished within the window). */
@@ -210,6 +222,12 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
       const d = await repo.findBySeq(db, deliverySeq);
       if (!d) throw new AppError('not_found', `Delivery ${deliverySeq} not found`);
       return toDeliveryRow(d);
+    },
+
+    /** Rows by number within one center (the snapshot repair fetch). */
+    async getMany(centerId: number, seqs: number[]): Promise<DeliveryRow[]> {
+      const rows = await repo.findMany(db, centerId, seqs);
+      return rows.map(toDeliveryRow);
     },
 
     async timeline(deliverySeq: number): Promise<DeliveryTimelineEntry[]> {
@@ -260,12 +278,10 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
       return row;
     },
 
-    async assign(deliverySeq: number, riderId: number, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
-      const rider = await db.rider.findUnique({ where: { id: riderId } });
-      if (!rider) throw new AppError('not_found', `Rider ${riderId} not found`);
-      return transition(deliverySeq, actor, opts, (cur) => {
-        authorize(actor, (u) => policy.dispatch(u, cur.centerId));
-        if (rider.centerId !== cur.centerId) throw new AppError('bad_request', 'The rider works for another center');
+    assign(deliverySeq: number, riderId: number, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
+      return transition(deliverySeq, actor, opts, mayDispatch, async (cur, tx) => {
+        const rider = await tx.rider.findUnique({ where: { id: riderId } });
+        if (!rider || rider.centerId !== cur.centerId) throw new AppError('bad_request', `Rider ${riderId} does not work for this center`);
         if (rider.status === 'off') throw new AppError('invalid_transition', `${rider.name} is off duty`);
         if (cur.status !== 'waiting' && cur.status !== 'assigned') {
           throw new AppError('invalid_transition', `Cannot assign a delivery that is ${cur.status}`, { current: cur });
@@ -281,24 +297,21 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     },
 
     pickUp(deliverySeq: number, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, opts, (cur) => {
-        authorize(actor, (u) => policy.riderAction(u, cur));
+      return transition(deliverySeq, actor, opts, policy.riderAction, (cur) => {
         if (cur.status !== 'assigned') throw new AppError('invalid_transition', `Cannot pick up a delivery that is ${cur.status}`, { current: cur });
         return { status: 'picked_up', eventType: 'picked_up', data: { status: 'picked_up', pickedUpAt: now() }, riderId: cur.riderId };
       });
     },
 
     deliver(deliverySeq: number, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, opts, (cur) => {
-        authorize(actor, (u) => policy.riderAction(u, cur));
+      return transition(deliverySeq, actor, opts, policy.riderAction, (cur) => {
         if (cur.status !== 'picked_up') throw new AppError('invalid_transition', `Cannot deliver a delivery that is ${cur.status}`, { current: cur });
         return { status: 'delivered', eventType: 'delivered', data: { status: 'delivered', deliveredAt: now() }, riderId: cur.riderId };
       });
     },
 
     cancel(deliverySeq: number, reason: string, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, opts, (cur) => {
-        authorize(actor, (u) => policy.cancel(u, cur.centerId));
+      return transition(deliverySeq, actor, opts, (u, cur) => policy.cancel(u, cur.centerId), (cur) => {
         if (cur.status === 'delivered' || cur.status === 'cancelled') {
           throw new AppError('invalid_transition', `Cannot cancel a delivery that is ${cur.status}`, { current: cur });
         }

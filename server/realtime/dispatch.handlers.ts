@@ -5,7 +5,9 @@ import {
   centerIdSchema,
   centerJoinSchema,
   deliveryCommandSchema,
+  deliveriesFetchSchema,
   deliverySyncRequestSchema,
+  idSchema,
   positionCommandSchema,
   rooms,
 } from '../../protocol';
@@ -24,7 +26,7 @@ export interface DispatchHandlerDeps extends CommandDeps {
 }
 
 const centerRef = z.object({ centerId: centerIdSchema });
-const seqRef = z.object({ deliverySeq: z.number().int().positive() });
+const seqRef = z.object({ deliverySeq: idSchema });
 
 function requireCenter(allowed: boolean): void {
   if (!allowed) throw new AppError('forbidden', 'You may not see this center');
@@ -85,6 +87,14 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
       command(deps, 'deliveries:mine', z.unknown(), async () => {
         if (user.riderId === null) throw new AppError('forbidden', 'Only riders have their own deliveries');
         return deliveries.listForRider(user.riderId);
+      }),
+    );
+
+    socket.on(
+      'deliveries:fetch',
+      command(deps, 'deliveries:fetch', deliveriesFetchSchema, async ({ centerId, seqs }) => {
+        requireCenter(policy.joinCenter(user, centerId));
+        return deliveries.getMany(centerId, seqs);
       }),
     );
 

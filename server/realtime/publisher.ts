@@ -10,7 +10,7 @@ import type { Namespaces } from './types';
  * - private: one user, on every tab and device they have open (their user room).
  * One emit per change lists all its rooms, so a socket in several of them gets it once.
  */
-export function createPublisher(ns: Namespaces, metrics: Metrics) {
+export function createPublisher(ns: Namespaces, metrics: Metrics, lossInjector?: (event: string) => string[]) {
   const count = (namespace: NamespaceName, event: string) => metrics.emitted.inc({ namespace, event });
 
   const notifier: ChangeNotifier & {
@@ -24,7 +24,8 @@ export function createPublisher(ns: Namespaces, metrics: Metrics) {
         rooms.allCenters(), // broadcast
         ...audience.riderUserIds.map(rooms.user), // private
       ];
-      ns.dispatch.to(targets).emit(event, row);
+      const lost = lossInjector?.(event) ?? [];
+      (lost.length ? ns.dispatch.to(targets).except(lost) : ns.dispatch.to(targets)).emit(event, row);
       count(NAMESPACES.dispatch, event);
       ns.callcenter.to(rooms.order(row.orderNo)).emit(event, row); // room
       count(NAMESPACES.callcenter, event);

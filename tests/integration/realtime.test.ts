@@ -254,18 +254,25 @@ describe.each(BACKENDS)('realtime on $name', (backend) => {
     watchCenter.stop();
   });
 
-  it('publishes through POST /api/publish with API keys, validation, idempotency and rate limits', async () => {
+  const publishBody = (centerId: number, notice: Record<string, unknown>) => ({
+    namespace: '/dispatch',
+    room: `center:${centerId}`,
+    event: 'notice:posted',
+    data: notice,
+  });
+
+  it('publishes through POST /api/publish: API key required, body validated against the catalogue, 202 reaches the room', async () => {
     const key = await t.apiKey();
     const s = await joined(dispatcherA, { centerId: A });
     const notices = record<Notice>(s, ['notice:posted']);
-    const valid = { namespace: '/dispatch', room: `center:${A}`, event: 'notice:posted', data: { title: 'Rain' } };
+    const valid = publishBody(A, { title: 'Rain' });
 
     const anonymous = await http(t, 'POST', '/api/publish', { body: valid });
     expect(anonymous.status).toBe(401);
     expect(anonymous.body).toMatchObject({ error: { code: 'unauthorized' } });
     expect((await http(t, 'POST', '/api/publish', { body: valid, bearer: 'ddk_000000000000_notarealkeynotarealkeynotareal' })).status).toBe(401);
     expect((await http(t, 'POST', '/api/publish', { body: valid, bearer: `${key}x` })).status).toBe(401);
-    expect((await http(t, 'POST', '/api/publish', { body: valid, bearer: dispatcherA })).status).toBe(401);
+    expect((await http(t, 'POST', '/api/publish', { body: valid, bearer: dispatcherA })).status).toBe(401); // a user token is not an API key
 
     const bad: unknown[] = [
       { ...valid, namespace: '/nope' },
@@ -283,44 +290,58 @@ describe.each(BACKENDS)('realtime on $name', (backend) => {
       expect({ body, status: res.status, code: (res.body as { error?: { code?: string } }).error?.code }).toEqual({ body, status: 400, code: 'bad_request' });
     }
 
+    const rain = nextEvent<Notice>(s, 'notice:posted', (n) => n.title === 'Rain');
     const ok = await http<{ id: string }>(t, 'POST', '/api/publish', { body: valid, bearer: key });
     expect(ok.status).toBe(202);
     expect(ok.body.id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(await nextEvent<Notice>(s, 'notice:posted', (n) => n.title === 'Rain')).toEqual({ title: 'Rain', body: '', level: 'info' });
+    // The schema's defaults are applied before the emit.
+    expect(await rain).toEqual({ title: 'Rain', body: '', level: 'info' });
+    await settle([s]);
+    expect(notices.of('notice:posted')).toEqual([{ title: 'Rain', body: '', level: 'info' }]); // none of the refused ones leaked
+    notices.stop();
+  });
 
-    // Idempotency: the same key twice is one event and one id; a different body under it is a conflict.
-    const idem = { ...valid, data: { title: 'Storm', level: 'warning' } };
+  it('publishes once per Idempotency-Key: the retry gets the same id and no second event; another body under the key is 409', async () => {
+    const key = await t.apiKey();
+    const s = await joined(dispatcherA, { centerId: A });
+    const notices = record<Notice>(s, ['notice:posted']);
+    const body = publishBody(A, { title: 'Storm', level: 'warning' });
     const headers = { 'idempotency-key': `publish-${backend.name}-${Date.now()}` };
-    const one = await http<{ id: string }>(t, 'POST', '/api/publish', { body: idem, bearer: key, headers });
-    const two = await http<{ id: string }>(t, 'POST', '/api/publish', { body: idem, bearer: key, headers });
+
+    const one = await http<{ id: string }>(t, 'POST', '/api/publish', { body, bearer: key, headers });
+    const two = await http<{ id: string }>(t, 'POST', '/api/publish', { body, bearer: key, headers });
     expect([one.status, two.status]).toEqual([202, 202]);
     expect(two.body.id).toBe(one.body.id);
-    const changed = await http(t, 'POST', '/api/publish', { body: { ...idem, data: { title: 'Snow' } }, bearer: key, headers });
+    const changed = await http(t, 'POST', '/api/publish', { body: publishBody(A, { title: 'Snow' }), bearer: key, headers });
     expect(changed.status).toBe(409);
     expect(changed.body).toMatchObject({ error: { code: 'conflict' } });
-    await notices.until((seen) => seen.some((n) => n.payload.title === 'Storm'));
-    await settle([s]);
-    expect(notices.of('notice:posted')).toEqual([
-      { title: 'Rain', body: '', level: 'info' },
-      { title: 'Storm', body: '', level: 'warning' },
-    ]);
-    notices.stop();
 
-    // Rate limit: a separate app allowing 3 requests per second per key.
+    await notices.count(1);
+    await settle([s]);
+    expect(notices.of('notice:posted')).toEqual([{ title: 'Storm', body: '', level: 'warning' }]);
+    notices.stop();
+  });
+
+  it('rate-limits the publish API per key with 429, retry-after and rate_limited', async () => {
     const limited = await startTestApp(backend, { apiRatePerSecond: 3, deliveries: 0 });
     try {
-      const limitedKey = await limited.apiKey();
+      const key = await limited.apiKey();
+      const centerId = (await limited.db.prisma.center.findFirstOrThrow({ orderBy: { id: 'asc' } })).id;
       const answers = await Promise.all(
-        Array.from({ length: 10 }, () => http(limited, 'POST', '/api/publish', { body: valid, bearer: limitedKey })),
+        Array.from({ length: 10 }, () => http(limited, 'POST', '/api/publish', { body: publishBody(centerId, { title: 'Burst' }), bearer: key })),
       );
-      const statuses = answers.map((a) => a.status);
-      expect(statuses.filter((st) => st === 202).length).toBeLessThanOrEqual(3);
+      const accepted = answers.filter((a) => a.status === 202);
       const rejected = answers.filter((a) => a.status === 429);
-      expect(rejected.length).toBeGreaterThanOrEqual(7);
+      expect(accepted.length + rejected.length).toBe(10);
+      expect(accepted.length).toBeGreaterThanOrEqual(1);
+      expect(accepted.length).toBeLessThanOrEqual(3);
       for (const r of rejected) {
         expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
         expect(r.body).toMatchObject({ error: { code: 'rate_limited' } });
       }
+      // Another key has its own budget.
+      const other = await limited.apiKey('other-service');
+      expect((await http(limited, 'POST', '/api/publish', { body: publishBody(centerId, { title: 'Calm' }), bearer: other })).status).toBe(202);
     } finally {
       await limited.close();
     }

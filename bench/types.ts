@@ -1,0 +1,28 @@
+import type { OptionSpec, ParsedArgs, ServerHandle } from './lib';
+
+/** What every benchmark gets from the runner. */
+export interface BenchContext {
+  args: ParsedArgs;
+  /** The shared server under test, started on first use and stopped by the runner. */
+  server(): Promise<ServerHandle>;
+  /** Progress line (stderr), not part of the report. */
+  log(msg: string): void;
+  /** performance.now() by which the benchmark must have finished. */
+  deadline: number;
+}
+
+/** A benchmark's section of the report. */
+export interface BenchReport {
+  title: string;
+  /** Markdown blocks (tables, paragraphs) printed in order. */
+  blocks: string[];
+  /** Anything odd: loss, errors, caveats. */
+  notes: string[];
+}
+
+export interface Benchmark {
+  name: string;
+  summary: string;
+  options: OptionSpec[];
+  run(ctx: BenchContext): Promise<BenchReport>;
+}

@@ -1,0 +1,87 @@
+import { ACTIVE_STATUSES, rooms, statusCode, type DeliverySnapshot } from '../../protocol';
+import type { Db } from '../db/database';
+import type { Logger } from '../logger';
+import type { DispatchNamespace } from '../realtime/types';
+import type { PeriodLock } from './lock';
+
+export interface SnapshotJobOptions {
+  db: Db;
+  dispatch: DispatchNamespace;
+  lock: PeriodLock;
+  logger: Logger;
+  intervalMs: number;
+  now?: () => number;
+  onRun?: (stats: SnapshotRunStats) => void;
+}
+
+export interface SnapshotRunStats {
+  period: number;
+  centers: number;
+  rows: number;
+  bytes: number;
+  ms: number;
+}
+
+/** Read one center's digest: active deliveries plus everything changed in the last two periods. */
+export async function readSnapshot(db: Db, centerId: number, asOf: number, intervalMs: number): Promise<DeliverySnapshot> {
+  const since = asOf - 2 * intervalMs;
+  const rows = await db.delivery.findMany({
+    where: { centerId, OR: [{ status: { in: [...ACTIVE_STATUSES] } }, { modDate: { gte: new Date(since) } }] },
+    select: { deliverySeq: true, modDate: true, version: true, status: true },
+    orderBy: { deliverySeq: 'asc' },
+  });
+  return { centerId, asOf, since, rows: rows.map((r) => [r.deliverySeq, r.modDate.getTime(), r.version, statusCode(r.status)]) };
+}
+
+/**
+ * The safety net against lost events: every interval, exactly one process (by the period lock)
+ * reads each center's digest once and broadcasts it to that center's room and to HQ. Clients
+ * compare and fetch only what differs, with the same merge rule as for events.
+ */
+export function createSnapshotJob(opts: SnapshotJobOptions) {
+  const now = opts.now ?? (() => Date.now());
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+
+  async function runOnce(): Promise<SnapshotRunStats | null> {
+    const started = now();
+    const period = Math.floor(started / opts.intervalMs);
+    if (!(await opts.lock.claim('snapshot', period, opts.intervalMs * 2))) return null;
+    const centers = await opts.db.center.findMany({ select: { id: true } });
+    let rows = 0;
+    let bytes = 0;
+    for (const { id } of centers) {
+      const snap = await readSnapshot(opts.db, id, now(), opts.intervalMs);
+      rows += snap.rows.length;
+      bytes += Buffer.byteLength(JSON.stringify(snap));
+      opts.dispatch.to([rooms.center(id), rooms.allCenters()]).emit('deliveries:snapshot', snap);
+    }
+    const stats = { period, centers: centers.length, rows, bytes, ms: now() - started };
+    opts.logger.debug(stats, 'snapshot broadcast');
+    opts.onRun?.(stats);
+    return stats;
+  }
+
+  return {
+    runOnce,
+    start() {
+      if (timer) return;
+      timer = setInterval(() => {
+        if (running) return; // never overlap a slow run
+        running = runOnce()
+          .then(() => undefined)
+          .catch((err: unknown) => opts.logger.error({ err }, 'snapshot failed'))
+          .finally(() => {
+            running = undefined;
+          });
+      }, opts.intervalMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+}
+export type SnapshotJob = ReturnType<typeof createSnapshotJob>;
