@@ -15,6 +15,10 @@ export interface TestAppOptions {
   deliveries?: number;
   ridersPerCenter?: number;
   apiRatePerSecond?: number;
+  /** Snapshot period; 0 (the default here) leaves it to `app.snapshot.runOnce()`. */
+  snapshotIntervalMs?: number;
+  /** Socket ids that must miss a delivery event (fault injection). */
+  lossInjector?: (event: string) => string[];
 }
 
 export interface TestApp {
@@ -42,6 +46,8 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     logger: createLogger('silent'),
     sessionSecret: TEST_SECRET,
     apiRatePerSecond: opts.apiRatePerSecond ?? 1000,
+    snapshotIntervalMs: opts.snapshotIntervalMs ?? 0,
+    ...(opts.lossInjector ? { lossInjector: opts.lossInjector } : {}),
   });
   const port = await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
