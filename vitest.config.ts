@@ -21,6 +21,10 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        extends: true,
+        test: { name: 'chaos', include: ['tests/chaos/**/*.test.ts'], environment: 'node', testTimeout: 240_000, hookTimeout: 120_000 },
+      },
     ],
   },
 });
