@@ -6,8 +6,8 @@ import type { Role, SessionUser } from '@/protocol';
 export const HOME_BY_ROLE: Record<Role, string> = {
   dispatcher: '/',
   hq: '/',
-  rider: '/',
-  callcenter: '/',
+  rider: '/rider',
+  callcenter: '/callcenter',
   admin: '/',
 };
 
