@@ -56,3 +56,55 @@ export const test = base.extend<{ hqToken: string; createOrder: (centerId?: numb
   },
 });
 export { expect };
+
+// ---------------------------------------------------------------------------------------------
+// Call-center helpers (added for e2e/callcenter.spec.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** An order with chosen fields (e.g. a unique customer name) through the API; the caller cancels it. */
+export async function createOrderWith(
+  request: APIRequestContext,
+  token: string,
+  fields: Partial<import('../protocol').NewOrderBody> = {},
+): Promise<{ order: OrderRow; delivery: DeliveryRow }> {
+  const n = `${Date.now().toString(36).toUpperCase()}${Math.floor(Math.random() * 1296).toString(36).toUpperCase()}`;
+  const res = await request.post('/api/orders', {
+    headers: { authorization: `Bearer ${token}` },
+    data: {
+      centerId: 1,
+      orderNo: `E2ECC${n}`,
+      shopName: 'E2E Call Shop',
+      shopAddress: '2 Test-ro',
+      customerName: 'E2E Caller',
+      customerAddress: '9 Playwright-gil',
+      items: 'Test meal x2',
+      totalWon: 15000,
+      lat: 37.5,
+      lng: 127.03,
+      ...fields,
+    },
+  });
+  expect(res.status(), await res.text()).toBe(201);
+  return (await res.json()) as { order: OrderRow; delivery: DeliveryRow };
+}
+
+/** Cancel an order over HTTP as a back-end service does (Bearer API key or user token). */
+export function cancelOrderOverHttp(request: APIRequestContext, token: string, orderNo: string, reason: string) {
+  return request.post(`/api/orders/${orderNo}/cancel`, { headers: { authorization: `Bearer ${token}` }, data: { reason } });
+}
+
+/** Take a waiting delivery all the way to delivered through the REST commands (assign, pick up, deliver). */
+export async function deliverThroughApi(request: APIRequestContext, token: string, delivery: DeliveryRow): Promise<DeliveryRow> {
+  const headers = { authorization: `Bearer ${token}` };
+  const riders = (await (await request.get(`/api/centers/${delivery.centerId}/riders`, { headers })).json()) as { id: number; status: string }[];
+  const rider = riders.find((r) => r.status !== 'off');
+  if (!rider) throw new Error(`no rider on duty at center ${delivery.centerId}`);
+  const step = async (path: string, data: object): Promise<DeliveryRow> => {
+    const res = await request.post(`/api/deliveries/${delivery.deliverySeq}/${path}`, { headers, data });
+    expect(res.status(), `${path}: ${await res.text()}`).toBe(200);
+    return (await res.json()) as DeliveryRow;
+  };
+  await step('assign', { riderId: rider.id });
+  await step('pick-up', {});
+  return step('deliver', {});
+}

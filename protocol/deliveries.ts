@@ -80,3 +80,23 @@ export function countByStatus(rows: Iterable<Pick<DeliveryRow, 'status'>>): Reco
   for (const r of rows) counts[r.status] += 1;
   return counts;
 }
+
+/** GET /api/settings */
+export interface ClientSettings {
+  lateAfterMinutes: number;
+  snapshotIntervalMs: number;
+}
+
+/** An active delivery created longer ago than the threshold. */
+export function isLate(row: Pick<DeliveryRow, 'status' | 'createdAt'>, nowMs: number, lateAfterMinutes: number): boolean {
+  return (row.status === 'waiting' || row.status === 'assigned' || row.status === 'picked_up') && nowMs - Date.parse(row.createdAt) > lateAfterMinutes * 60_000;
+}
+
+/** Distance in km between two points (haversine). */
+export function distanceKm(a: { lat: number; lng: number }, b: { lat: number; lng: number }): number {
+  const rad = Math.PI / 180;
+  const dLat = (b.lat - a.lat) * rad;
+  const dLng = (b.lng - a.lng) * rad;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLng / 2) ** 2;
+  return 2 * 6371 * Math.asin(Math.sqrt(h));
+}

@@ -50,6 +50,8 @@ export interface AppDeps {
    * if the packet were lost on the way.
    */
   lossInjector?: (event: string) => string[];
+  /** Active deliveries older than this are late (shown highlighted). */
+  lateAfterMinutes?: number;
   /** Requests per API key per second on the publish and order APIs. */
   apiRatePerSecond?: number;
   secureCookies?: boolean;
@@ -96,8 +98,9 @@ export function createApplication(deps: AppDeps) {
     pingInterval: 10_000,
     pingTimeout: 10_000,
     maxHttpBufferSize: 100_000,
-    // First layer against lost events: a client back within 2 minutes gets what it missed.
-    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: true },
+    // First layer against lost events: a client back within 2 minutes gets what it missed. The
+    // auth middleware still runs on a recovered connection, so an expired token is refused.
+    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: false },
   });
   // Each namespace has its own event maps; Socket.IO types `of()` with the server's, so narrow once here.
   const ns = {
@@ -150,6 +153,11 @@ export function createApplication(deps: AppDeps) {
     await db.$queryRaw`SELECT 1`;
     return { status: 'ok' };
   });
+  /** Settings the screens need; nothing secret. */
+  router.get('/api/settings', async () => ({
+    lateAfterMinutes: deps.lateAfterMinutes ?? 30,
+    snapshotIntervalMs: deps.snapshotIntervalMs || 120_000,
+  }));
   registerAuthRoutes(router, { auth, loginLimit, secureCookies: deps.secureCookies ?? false });
   registerDeliveryRoutes(router, { auth, centers, deliveries });
   registerRiderRoutes(router, { auth, riders });

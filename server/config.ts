@@ -48,6 +48,8 @@ const envSchema = z.object({
   SNAPSHOT_INTERVAL_MS: z.coerce.number().int().min(1000).max(3_600_000).default(120_000),
   /** Scales the simulator's lifecycle waits: 1 = realistic minutes, smaller = faster. */
   SIMULATOR_PACE: z.coerce.number().min(0.001).max(10).default(0.25),
+  /** An active delivery older than this is shown as late. */
+  LATE_AFTER_MIN: z.coerce.number().int().min(1).max(1440).default(30),
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   COOKIE_SECURE: onOff.default(false),
   API_RATE_PER_SEC: z.coerce.number().int().min(1).max(100000).default(50),
@@ -68,6 +70,7 @@ export interface Config {
   demo: { seed: boolean; password: string };
   simulator: { enabled: boolean; ordersPerMinute: number; tickMs: number; pace: number };
   snapshotIntervalMs: number;
+  lateAfterMinutes: number;
   logLevel: Env['LOG_LEVEL'];
   sessionSecret: string | undefined;
   secureCookies: boolean;
@@ -95,6 +98,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     demo: { seed: e.DEMO_SEED, password: e.DEMO_PASSWORD },
     simulator: { enabled: e.SIMULATOR, ordersPerMinute: e.SIMULATOR_ORDERS_PER_MIN, tickMs: e.SIMULATOR_TICK_MS, pace: e.SIMULATOR_PACE },
     snapshotIntervalMs: e.SNAPSHOT_INTERVAL_MS,
+    lateAfterMinutes: e.LATE_AFTER_MIN,
     logLevel: e.LOG_LEVEL,
     sessionSecret: e.SESSION_SECRET,
     secureCookies: e.COOKIE_SECURE,

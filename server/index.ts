@@ -97,6 +97,7 @@ async function main() {
     secureCookies: config.secureCookies,
     apiRatePerSecond: config.apiRatePerSecond,
     snapshotIntervalMs: config.snapshotIntervalMs,
+    lateAfterMinutes: config.lateAfterMinutes,
     periodLock: redis ? createRedisLock(redis, `${os.hostname()}:${process.pid}`) : createLocalLock(),
     nextHandler: async (req, res) => {
       await nextReady;

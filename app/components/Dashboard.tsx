@@ -1,16 +1,32 @@
 'use client';
-import { useEffect, useMemo, useState } from 'react';
-import { countByStatus, type Center, type DeliveryStatus, type DeliverySyncResponse } from '@/protocol';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useStore } from 'zustand';
+import {
+  countByStatus,
+  isLate,
+  type Center,
+  type ClientSettings,
+  type DeliveryRow,
+  type DeliveryStatus,
+  type DeliverySyncResponse,
+  type RiderRow,
+} from '@/protocol';
 import { createDeliverySync } from '../lib/delivery-sync';
 import { getJson } from '../lib/http';
+import { createRidersStore } from '../lib/riders-store';
 import { logout, useSession } from '../lib/session';
-import { connectDispatch, type DispatchSocket } from '../lib/socket';
+import { connectDispatch, request, type DispatchSocket } from '../lib/socket';
 import { useDeliveries, useDeliveriesStoreApi } from '../lib/store-context';
+import { AssignDialog } from './AssignDialog';
+import { CenterMap } from './CenterMap';
 import { ConnectionBadge } from './ConnectionBadge';
+import { DeliveryDetail } from './DeliveryDetail';
 import { DeliveryList } from './DeliveryList';
+import { RiderPanel } from './RiderPanel';
 import { StatusCounters, STATUS_LABEL } from './StatusCounters';
 
 type Selection = number | 'all';
+type Tab = 'detail' | 'riders';
 
 function readCenterFromUrl(): Selection | null {
   const raw = new URLSearchParams(window.location.search).get('center');
@@ -19,20 +35,37 @@ function readCenterFromUrl(): Selection | null {
   return Number.isInteger(v) && v > 0 ? v : null;
 }
 
+const isTyping = (el: EventTarget | null) =>
+  el instanceof HTMLElement && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.tagName === 'SELECT' || el.isContentEditable);
+
 /** The dispatcher's (and HQ's) live board. */
 export function Dashboard() {
   const store = useDeliveriesStoreApi();
   const user = useSession();
+  const [ridersStore] = useState(createRidersStore);
   const [centers, setCenters] = useState<Center[]>([]);
+  const [settings, setSettings] = useState<ClientSettings>({ lateAfterMinutes: 30, snapshotIntervalMs: 120_000 });
   const [selection, setSelection] = useState<Selection | null>(null);
-  const [filter, setFilter] = useState<DeliveryStatus | 'all'>('all');
+  const [filter, setFilter] = useState<DeliveryStatus | 'all' | 'late'>('all');
+  const [query, setQuery] = useState('');
+  const [selectedSeq, setSelectedSeq] = useState<number | null>(null);
+  const [assigning, setAssigning] = useState<number | null>(null);
+  const [tab, setTab] = useState<Tab>('detail');
   const [socket, setSocket] = useState<DispatchSocket | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
+  const [now, setNow] = useState(() => Date.now());
+  const searchRef = useRef<HTMLInputElement>(null);
   const syncError = useDeliveries((s) => s.sync.error);
+
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 30_000);
+    return () => clearInterval(t);
+  }, []);
 
   // The centers this user may see, then one socket for the page's life.
   useEffect(() => {
     if (!user) return;
+    getJson<ClientSettings>('/api/settings').then(setSettings, () => undefined);
     getJson<Center[]>('/api/centers')
       .then((list) => {
         setCenters(list);
@@ -50,7 +83,7 @@ export function Dashboard() {
     };
   }, [user]);
 
-  // Follow the chosen center (or all of them): events, resync, snapshots and polling.
+  // Follow the chosen center (or all of them): deliveries with every repair layer, and riders.
   useEffect(() => {
     if (!socket || selection === null || centers.length === 0) return;
     const ids = selection === 'all' ? centers.map((c) => c.id) : [selection];
@@ -63,24 +96,111 @@ export function Dashboard() {
       onStatus: (status) => store.getState().setSync(status),
       schedule: (flush) => requestAnimationFrame(flush),
     });
+    const riders = ridersStore.getState();
+    const loadRiders = () => {
+      for (const centerId of ids) {
+        request(socket, 'riders:list', { centerId }).then((rows) => riders.apply(rows), () => undefined);
+      }
+    };
+    const onStatus = (row: RiderRow) => ids.includes(row.centerId) && riders.apply([row]);
+    const onPosition = riders.position;
+    socket.on('rider:status', onStatus);
+    socket.on('rider:position', onPosition);
+    socket.on('connect', loadRiders);
+    if (socket.connected) loadRiders();
     return () => {
       sync.stop();
+      socket.off('rider:status', onStatus);
+      socket.off('rider:position', onPosition);
+      socket.off('connect', loadRiders);
       if (socket.connected) socket.emit('center:leave', selection === 'all' ? { all: true } : { centerId: selection }, () => undefined);
       store.getState().reset();
+      riders.reset();
     };
-  }, [socket, selection, centers, store]);
+  }, [socket, selection, centers, store, ridersStore]);
 
   const revision = useDeliveries((s) => s.revision);
-  const { visible, counts } = useMemo(() => {
+  const ridersRevision = useStore(ridersStore, (s) => s.revision);
+
+  const { visible, counts, lateCount, loadByRider, activeRows } = useMemo(() => {
     const all = [...store.getState().rows.values()].filter((r) => selection === 'all' || r.centerId === selection);
     all.sort((a, b) => b.deliverySeq - a.deliverySeq);
-    return { visible: filter === 'all' ? all : all.filter((r) => r.status === filter), counts: countByStatus(all) };
+    const load = new Map<number, number>();
+    const active: DeliveryRow[] = [];
+    let late = 0;
+    for (const r of all) {
+      if (r.status === 'assigned' || r.status === 'picked_up') load.set(r.riderId!, (load.get(r.riderId!) ?? 0) + 1);
+      if (r.status === 'waiting' || r.status === 'assigned' || r.status === 'picked_up') active.push(r);
+      if (isLate(r, now, settings.lateAfterMinutes)) late += 1;
+    }
+    const q = query.trim().toLowerCase();
+    const shown = all.filter(
+      (r) =>
+        (filter === 'all' || (filter === 'late' ? isLate(r, now, settings.lateAfterMinutes) : r.status === filter)) &&
+        (!q || r.orderNo.toLowerCase().includes(q) || r.shopName.toLowerCase().includes(q) || (r.riderName ?? '').toLowerCase().includes(q)),
+    );
+    return { visible: shown, counts: countByStatus(all), lateCount: late, loadByRider: load, activeRows: active };
     // `revision` stands for the rows map, which the merge mutates in place.
-  }, [revision, selection, filter, store]);
+  }, [revision, selection, filter, query, now, settings.lateAfterMinutes, store]);
+
+  const riderList = useMemo(() => {
+    const list = [...ridersStore.getState().riders.values()].filter((r) => selection === 'all' || r.centerId === selection);
+    const order = { idle: 0, busy: 1, off: 2 } as const;
+    return list.sort((a, b) => order[a.status] - order[b.status] || a.name.localeCompare(b.name));
+  }, [ridersRevision, selection, ridersStore]);
+
+  const loadOf = useCallback((id: number) => loadByRider.get(id) ?? 0, [loadByRider]);
+  const positionOf = useCallback(
+    (r: RiderRow) => {
+      const live = ridersStore.getState().positions.get(r.id);
+      if (live) return live;
+      return r.lat !== null && r.lng !== null ? { lat: r.lat, lng: r.lng } : null;
+    },
+    // positions change with the riders revision
+    [ridersRevision, ridersStore],
+  );
+
+  const selected = selectedSeq === null ? undefined : store.getState().rows.get(selectedSeq);
+  const assignRow = assigning === null ? undefined : store.getState().rows.get(assigning);
+
+  // Keyboard: / search, arrows or j/k move, A assigns, Esc clears.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (assigning !== null || e.metaKey || e.ctrlKey || e.altKey) return;
+      if (e.key === '/' && !isTyping(e.target)) {
+        e.preventDefault();
+        searchRef.current?.focus();
+        return;
+      }
+      if (isTyping(e.target)) {
+        if (e.key === 'Escape') (e.target as HTMLElement).blur();
+        return;
+      }
+      const i = selectedSeq === null ? -1 : visible.findIndex((r) => r.deliverySeq === selectedSeq);
+      if (e.key === 'ArrowDown' || e.key === 'j') setSelectedSeq(visible[Math.min(i + 1, visible.length - 1)]?.deliverySeq ?? null);
+      else if (e.key === 'ArrowUp' || e.key === 'k') setSelectedSeq(visible[Math.max(i - 1, 0)]?.deliverySeq ?? null);
+      else if ((e.key === 'a' || e.key === 'A') && selected && (selected.status === 'waiting' || selected.status === 'assigned')) setAssigning(selected.deliverySeq);
+      else if (e.key === 'Escape') setSelectedSeq(null);
+      else return;
+      e.preventDefault();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [assigning, selectedSeq, visible, selected]);
+
+  const onSelect = useCallback((seq: number) => {
+    setSelectedSeq(seq);
+    setTab('detail');
+  }, []);
+  const onAssign = useCallback((seq: number) => {
+    setSelectedSeq(seq);
+    setAssigning(seq);
+  }, []);
 
   const everyCenter = user?.role === 'hq' || user?.role === 'admin';
   const center = centers.find((c) => c.id === selection);
   const error = loadError ?? syncError;
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
   return (
     <div className="shell">
       <header className="topbar">
@@ -93,6 +213,7 @@ export function Dashboard() {
             onChange={(e) => {
               const next: Selection = e.target.value === 'all' ? 'all' : Number(e.target.value);
               setSelection(next);
+              setSelectedSeq(null);
               const url = new URL(window.location.href);
               url.searchParams.set('center', String(next));
               window.history.replaceState(null, '', url);
@@ -124,27 +245,71 @@ export function Dashboard() {
       <section className="toolbar" aria-label="Filters">
         <StatusCounters counts={counts} />
         <div className="filters" role="group" aria-label="Show">
-          {(['all', 'waiting', 'assigned', 'picked_up', 'delivered', 'cancelled'] as const).map((f) => (
+          {(['all', 'waiting', 'assigned', 'picked_up', 'delivered', 'cancelled', 'late'] as const).map((f) => (
             <button
               key={f}
               type="button"
-              className={filter === f ? 'chip active' : 'chip'}
+              className={`chip${filter === f ? ' active' : ''}${f === 'late' ? ' chip-late' : ''}`}
               aria-pressed={filter === f}
               data-testid={`filter-${f}`}
               onClick={() => setFilter(f)}
             >
-              {f === 'all' ? 'All' : STATUS_LABEL[f]}
+              {f === 'all' ? 'All' : f === 'late' ? `Late (${lateCount})` : STATUS_LABEL[f]}
             </button>
           ))}
         </div>
+        <input
+          ref={searchRef}
+          className="search"
+          type="search"
+          placeholder="Search order, shop or rider  ( / )"
+          aria-label="Search by order, shop or rider"
+          value={query}
+          onChange={(e) => setQuery(e.target.value)}
+          data-testid="search"
+        />
       </section>
-      <main className="main">
-        <h2 className="sr-only">{center ? `${center.name} deliveries` : 'All centers’ deliveries'}</h2>
-        <DeliveryList rows={visible} />
-        <p className="list-foot" data-testid="row-total">
-          {visible.length} of {Object.values(counts).reduce((a, b) => a + b, 0)} deliveries
-        </p>
-      </main>
+      <div className="workspace">
+        <main className="main">
+          <h2 className="sr-only">{center ? `${center.name} deliveries` : 'All centers’ deliveries'}</h2>
+          <DeliveryList rows={visible} selectedSeq={selectedSeq} lateAfterMinutes={settings.lateAfterMinutes} now={now} onSelect={onSelect} onAssign={onAssign} />
+          <p className="list-foot" data-testid="row-total">
+            {visible.length} of {total} deliveries · late after {settings.lateAfterMinutes} min
+          </p>
+        </main>
+        <aside className="side" aria-label="Details">
+          <div className="tabs" role="tablist">
+            {(['detail', 'riders'] as const).map((t) => (
+              <button key={t} type="button" role="tab" aria-selected={tab === t} className={tab === t ? 'tab active' : 'tab'} data-testid={`tab-${t}`} onClick={() => setTab(t)}>
+                {t === 'detail' ? 'Delivery' : `Riders (${riderList.length})`}
+              </button>
+            ))}
+          </div>
+          {tab === 'detail' &&
+            (selected ? (
+              <DeliveryDetail row={selected} socket={socket} late={isLate(selected, now, settings.lateAfterMinutes)} onAssign={() => setAssigning(selected.deliverySeq)} />
+            ) : (
+              <p className="muted side-empty">Select a delivery (click, or ↑ ↓) to see its timeline. Press A to assign.</p>
+            ))}
+          {tab === 'riders' && (
+            <div className="riders-tab">
+              <CenterMap deliveries={activeRows} riders={riderList} positionOf={positionOf} selectedSeq={selectedSeq} />
+              <RiderPanel riders={riderList} loadOf={loadOf} positions={ridersStore.getState().positions} now={now} />
+            </div>
+          )}
+        </aside>
+      </div>
+      {assignRow && socket && (
+        <AssignDialog
+          delivery={assignRow}
+          riders={riderList.filter((r) => r.centerId === assignRow.centerId)}
+          loadOf={loadOf}
+          positionOf={positionOf}
+          socket={socket}
+          onClose={() => setAssigning(null)}
+          onAssigned={(row) => store.getState().rowStore.apply([row])}
+        />
+      )}
     </div>
   );
 }

@@ -1,7 +1,7 @@
 'use client';
-import { memo, useRef } from 'react';
+import { memo, useEffect, useRef } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import type { DeliveryRow } from '@/protocol';
+import { isLate, type DeliveryRow } from '@/protocol';
 import { STATUS_LABEL } from './StatusCounters';
 
 const ROW_HEIGHT = 44;
@@ -10,35 +10,76 @@ function time(iso: string | null): string {
   return iso ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '—';
 }
 
+interface RowProps {
+  row: DeliveryRow;
+  top: number;
+  selected: boolean;
+  late: boolean;
+  onSelect: (seq: number) => void;
+  onAssign: (seq: number) => void;
+}
+
 /**
- * One row. Memoized on the row object: the store replaces a row object only when the merge rule
- * accepts a newer (modDate, version), so unchanged rows never re-render.
+ * One row. Memoized: the store replaces a row object only when the merge rule accepts a newer
+ * (modDate, version), so unchanged rows never re-render.
  */
-const Row = memo(function Row({ row, top }: { row: DeliveryRow; top: number }) {
+const Row = memo(function Row({ row, top, selected, late, onSelect, onAssign }: RowProps) {
+  const assignable = row.status === 'waiting' || row.status === 'assigned';
   return (
     <div
       role="row"
-      className={`row status-${row.status}`}
+      aria-selected={selected}
+      className={`row status-${row.status}${selected ? ' selected' : ''}${late ? ' late' : ''}`}
       style={{ transform: `translateY(${top}px)` }}
       data-testid={`delivery-row-${row.deliverySeq}`}
       data-status={row.status}
       data-version={row.version}
+      data-late={late || undefined}
+      onClick={() => onSelect(row.deliverySeq)}
     >
       <span role="cell" className="c-seq">#{row.deliverySeq}</span>
-      <span role="cell" className="c-time">{time(row.createdAt)}</span>
+      <span role="cell" className="c-time">
+        {time(row.createdAt)}
+        {late && <span className="late-tag" title="Late">late</span>}
+      </span>
       <span role="cell" className="c-shop" title={row.shopAddress}>{row.shopName}</span>
       <span role="cell" className="c-addr" title={row.address}>{row.address}</span>
       <span role="cell" className="c-rider">{row.riderName ?? '—'}</span>
       <span role="cell" className="c-status">
         <span className={`pill status-${row.status}`} data-testid="row-status">{STATUS_LABEL[row.status]}</span>
       </span>
-      <span role="cell" className="c-order">{row.orderNo}</span>
+      <span role="cell" className="c-action">
+        {assignable && (
+          <button
+            type="button"
+            className="btn small"
+            tabIndex={-1}
+            data-testid={`assign-button-${row.deliverySeq}`}
+            onClick={(e) => {
+              e.stopPropagation();
+              onAssign(row.deliverySeq);
+            }}
+          >
+            {row.riderId ? 'Reassign' : 'Assign'}
+          </button>
+        )}
+      </span>
     </div>
   );
 });
 
+interface ListProps {
+  rows: readonly DeliveryRow[];
+  selectedSeq: number | null;
+  lateAfterMinutes: number;
+  /** Current time, ticking slowly, for the late marks. */
+  now: number;
+  onSelect: (seq: number) => void;
+  onAssign: (seq: number) => void;
+}
+
 /** Virtualized: only the visible rows (plus a few) are in the DOM, whatever the list length. */
-export function DeliveryList({ rows }: { rows: readonly DeliveryRow[] }) {
+export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, onSelect, onAssign }: ListProps) {
   const parentRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count: rows.length,
@@ -47,6 +88,11 @@ export function DeliveryList({ rows }: { rows: readonly DeliveryRow[] }) {
     overscan: 8,
     getItemKey: (i) => rows[i]?.deliverySeq ?? i,
   });
+  const selectedIndex = selectedSeq === null ? -1 : rows.findIndex((r) => r.deliverySeq === selectedSeq);
+  useEffect(() => {
+    if (selectedIndex >= 0) virtualizer.scrollToIndex(selectedIndex, { align: 'auto' });
+  }, [selectedIndex, virtualizer]);
+
   return (
     <div className="list" role="table" aria-label="Deliveries" aria-rowcount={rows.length}>
       <div role="row" className="row head">
@@ -56,13 +102,23 @@ export function DeliveryList({ rows }: { rows: readonly DeliveryRow[] }) {
         <span role="columnheader" className="c-addr">Address</span>
         <span role="columnheader" className="c-rider">Rider</span>
         <span role="columnheader" className="c-status">Status</span>
-        <span role="columnheader" className="c-order">Order</span>
+        <span role="columnheader" className="c-action"><span className="sr-only">Action</span></span>
       </div>
-      <div ref={parentRef} className="list-scroll" data-testid="delivery-list" tabIndex={0}>
+      <div ref={parentRef} className="list-scroll" data-testid="delivery-list" tabIndex={0} aria-label="Deliveries list: arrow keys move, A assigns">
         <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
           {virtualizer.getVirtualItems().map((item) => {
             const row = rows[item.index];
-            return row ? <Row key={item.key} row={row} top={item.start} /> : null;
+            return row ? (
+              <Row
+                key={item.key}
+                row={row}
+                top={item.start}
+                selected={row.deliverySeq === selectedSeq}
+                late={isLate(row, now, lateAfterMinutes)}
+                onSelect={onSelect}
+                onAssign={onAssign}
+              />
+            ) : null;
           })}
         </div>
       </div>

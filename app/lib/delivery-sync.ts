@@ -67,11 +67,17 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
     repaired: { recovery: 0, resync: 0, snapshot: 0, polling: 0 },
     error: null,
   };
-  let hasJoinedOnce = false;
+  /** Centers whose full list has been loaded: only those resync from a watermark. */
+  const loaded = new Set<number>();
+  const allLoaded = () => opts.centers.ids.every((id) => loaded.has(id));
   let connectSeen = socket.connected;
   let stopped = false;
   let pollStart: ReturnType<typeof setTimeout> | undefined;
   let pollTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped whenever polling stops, so a poll in flight cannot reschedule a stale loop. */
+  let pollGeneration = 0;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let recoveryAtDisconnect = 0;
   let queue: { row: DeliveryRow; recovery: boolean }[] = [];
   let flushPending = false;
 
@@ -125,20 +131,26 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
     }
   }
 
-  /** Join the rooms and bring every followed center up to date. */
+  /**
+   * Join the rooms and bring every followed center up to date: a center not loaded yet gets its
+   * full list (even if live events for it already arrived), a loaded one only what changed since
+   * its watermark.
+   */
   async function joinAndSync(layer: RepairLayer | null): Promise<number> {
     if (opts.centers.all) await ask('center:join', { all: true });
     else for (const centerId of opts.centers.ids) await ask('center:join', { centerId });
     let applied = 0;
     for (const centerId of opts.centers.ids) {
-      const since = store.watermark(centerId);
+      const since = loaded.has(centerId) ? store.watermark(centerId) : undefined;
       const res = await ask('deliveries:sync', since ? { centerId, since } : { centerId });
       applied += applyRows(res.rows, since ? layer : null);
+      loaded.add(centerId);
     }
     return applied;
   }
 
   function stopPolling() {
+    pollGeneration += 1;
     if (pollStart) clearTimeout(pollStart);
     if (pollTimer) clearTimeout(pollTimer);
     pollStart = pollTimer = undefined;
@@ -147,13 +159,15 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
   async function pollOnce() {
     for (const centerId of opts.centers.ids) {
       if (socket.connected || stopped) return;
-      const res = await opts.fetchDelta(centerId, store.watermark(centerId));
+      const res = await opts.fetchDelta(centerId, loaded.has(centerId) ? store.watermark(centerId) : undefined);
       if (socket.connected || stopped) return; // the socket's resync takes over
-      applyRows(res.rows, 'polling');
+      applyRows(res.rows, loaded.has(centerId) ? 'polling' : null);
+      loaded.add(centerId);
     }
   }
 
   function schedulePoll(delay: number) {
+    const generation = pollGeneration;
     pollTimer = setTimeout(() => {
       pollOnce()
         .then(() => {
@@ -167,27 +181,16 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
           emitStatus();
         })
         .finally(() => {
-          if (!socket.connected && !stopped) schedulePoll(pollEveryMs);
+          if (generation === pollGeneration && !socket.connected && !stopped) schedulePoll(pollEveryMs);
         });
     }, delay);
   }
 
-  function onConnect() {
-    connectSeen = true;
-    stopPolling();
-    status.link = 'live';
-    const recovered = socket.recovered && hasJoinedOnce;
-    if (recovered) {
-      status.lastReconnect = { outcome: 'recovered', at: Date.now(), rows: 0 };
-      status.error = null;
-      emitStatus();
-      return;
-    }
-    const reconnect = hasJoinedOnce;
-    emitStatus();
+  /** Join and sync; on failure (a timeout under load, say) try again while still connected. */
+  function syncNow(reconnect: boolean, attempt = 0) {
+    if (retryTimer) clearTimeout(retryTimer);
     joinAndSync(reconnect ? 'resync' : null).then(
       (rows) => {
-        hasJoinedOnce = true;
         if (reconnect) status.lastReconnect = { outcome: 'resynced', at: Date.now(), rows };
         status.error = null;
         emitStatus();
@@ -195,12 +198,32 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
       (err: unknown) => {
         status.error = (err as Error).message;
         emitStatus();
+        if (socket.connected && !stopped) retryTimer = setTimeout(() => syncNow(reconnect, attempt + 1), Math.min(1000 * 2 ** attempt, 15_000));
       },
     );
   }
 
+  function onConnect() {
+    connectSeen = true;
+    stopPolling();
+    status.link = 'live';
+    // A recovered session got every missed packet replayed (counted as they arrived) and kept its
+    // rooms; nothing to ask for, unless a center's first load never finished.
+    if (socket.recovered && allLoaded()) {
+      status.lastReconnect = { outcome: 'recovered', at: Date.now(), rows: status.repaired.recovery - recoveryAtDisconnect };
+      status.error = null;
+      emitStatus();
+      return;
+    }
+    const reconnect = loaded.size > 0;
+    emitStatus();
+    syncNow(reconnect);
+  }
+
   function onDisconnect() {
     connectSeen = false;
+    recoveryAtDisconnect = status.repaired.recovery;
+    if (retryTimer) clearTimeout(retryTimer);
     status.link = 'offline';
     emitStatus();
     stopPolling();
@@ -228,6 +251,7 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
     stop() {
       stopped = true;
       stopPolling();
+      if (retryTimer) clearTimeout(retryTimer);
       for (const e of DELIVERY_EVENTS) socket.off(e, onRow);
       socket.off('deliveries:snapshot', onSnapshotEvent);
       socket.off('connect', onConnect);

@@ -43,10 +43,9 @@ export function createSnapshotJob(opts: SnapshotJobOptions) {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
 
-  async function runOnce(): Promise<SnapshotRunStats | null> {
+  /** Read and broadcast every center's digest now. */
+  async function broadcast(period: number): Promise<SnapshotRunStats> {
     const started = now();
-    const period = Math.floor(started / opts.intervalMs);
-    if (!(await opts.lock.claim('snapshot', period, opts.intervalMs * 2))) return null;
     const centers = await opts.db.center.findMany({ select: { id: true } });
     let rows = 0;
     let bytes = 0;
@@ -62,13 +61,21 @@ export function createSnapshotJob(opts: SnapshotJobOptions) {
     return stats;
   }
 
+  /** The timer's run: only the process that claims this period broadcasts. */
+  async function tick(): Promise<SnapshotRunStats | null> {
+    const period = Math.floor(now() / opts.intervalMs);
+    if (!(await opts.lock.claim('snapshot', period, opts.intervalMs * 2))) return null;
+    return broadcast(period);
+  }
+
   return {
-    runOnce,
+    /** Run now, outside the schedule and its lock (operators and tests). */
+    runOnce: () => broadcast(Math.floor(now() / opts.intervalMs)),
     start() {
       if (timer) return;
       timer = setInterval(() => {
         if (running) return; // never overlap a slow run
-        running = runOnce()
+        running = tick()
           .then(() => undefined)
           .catch((err: unknown) => opts.logger.error({ err }, 'snapshot failed'))
           .finally(() => {

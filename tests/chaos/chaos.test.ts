@@ -127,6 +127,7 @@ describe('chaos: no event is lost for good', () => {
     port = await freePort();
     server = await startServer();
     db = new pg.Pool({ connectionString: dbUrl, max: 2 });
+    db.on('error', () => undefined); // the final DROP DATABASE ... WITH (FORCE) ends idle connections
   }, 90_000);
 
   afterAll(async () => {
@@ -149,17 +150,24 @@ describe('chaos: no event is lost for good', () => {
     return new Map(rows.map((r) => [r.deliverySeq, { version: r.version, modDate: r.modDate.getTime(), status: r.status }]));
   }
 
-  async function divergence(c: Client): Promise<number> {
+  /** Rows a client holds wrongly or lacks, with a few examples for the failure message. */
+  async function diff(c: Client): Promise<{ count: number; examples: string[] }> {
     const want = await truth(c.centerIds);
     const held = [...c.store.values()].filter((r) => c.centerIds.includes(r.centerId));
+    const examples: string[] = [];
     let bad = 0;
     for (const r of held) {
       const w = want.get(r.deliverySeq);
-      if (!w || w.version !== r.version || w.status !== r.status || w.modDate !== Date.parse(r.modDate)) bad += 1;
+      if (!w || w.version !== r.version || w.status !== r.status || w.modDate !== Date.parse(r.modDate)) {
+        bad += 1;
+        if (examples.length < 5) examples.push(`#${r.deliverySeq} c${r.centerId} held v${r.version} ${r.status} ${r.modDate} / db ${w ? `v${w.version} ${w.status} ${new Date(w.modDate).toISOString()}` : 'none'}`);
+      }
       want.delete(r.deliverySeq);
     }
-    return bad + want.size; // wrong or stale rows, plus rows the client never got
+    for (const [seq, w] of want) if (examples.length < 8) examples.push(`#${seq} missing / db v${w.version} ${w.status} ${new Date(w.modDate).toISOString()}`);
+    return { count: bad + want.size, examples }; // wrong or stale rows, plus rows the client never got
   }
+  const divergence = async (c: Client) => (await diff(c)).count;
 
   it(
     `${3 * CLIENTS_PER_CENTER + HQ_CLIENTS} clients converge to the database after ${MIN_CHANGES}+ changes, kills, an offline client, lost packets and a restart`,
@@ -275,6 +283,11 @@ describe('chaos: no event is lost for good', () => {
         ].join('\n'),
       );
 
+      for (const [i, c] of clients.entries()) {
+        if (divergent[i] === 0) continue;
+        const d = await diff(c);
+        console.log(`diverged ${c.name}: connected=${c.socket.connected} recovered=${c.socket.recovered} status=${JSON.stringify(c.sync.status())}\n  ${d.examples.join('\n  ')}`);
+      }
       expect(totalChanges).toBeGreaterThanOrEqual(MIN_CHANGES);
       expect(divergent.filter((d) => d > 0).length, `clients with divergent rows: ${divergent.join(',')}`).toBe(0);
       expect(convergedMs).toBeLessThanOrEqual(SNAPSHOT_INTERVAL_MS + 5000 + 1000);

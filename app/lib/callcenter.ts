@@ -1,0 +1,121 @@
+import { io, type Socket } from 'socket.io-client';
+import {
+  NAMESPACES,
+  isAckError,
+  isNewer,
+  type Ack,
+  type CallcenterClientEvents,
+  type CallcenterServerEvents,
+  type DeliveryRow,
+  type DeliveryStatus,
+  type ErrorBody,
+  type OrderRow,
+  type OrderStatus,
+} from '@/protocol';
+
+/** The browser's /callcenter socket: one per page, authenticated by the session cookie. */
+export type CallcenterSocket = Socket<CallcenterServerEvents, CallcenterClientEvents>;
+
+export function connectCallcenter(): CallcenterSocket {
+  return io(NAMESPACES.callcenter, {
+    transports: ['websocket', 'polling'],
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 5000,
+  });
+}
+
+type CommandName = keyof CallcenterClientEvents;
+type AckData<E extends CommandName> = Parameters<CallcenterClientEvents[E]>[1] extends (res: Ack<infer T>) => void ? T : never;
+
+/** An error a command or request answered with: the server's code and message. */
+export type ServerError = Error & { code?: ErrorBody['code']; details?: unknown };
+
+/** Send a /callcenter command and resolve with its data; rejects with the server's error (or a timeout). */
+export async function ccRequest<E extends CommandName>(
+  socket: CallcenterSocket,
+  event: E,
+  payload: unknown,
+  timeoutMs = 8000,
+): Promise<AckData<E>> {
+  // Commands take (payload, ack); Socket.IO's generic tuple types cannot be narrowed per E here.
+  const withTimeout = socket.timeout(timeoutMs) as unknown as { emitWithAck(event: E, payload: unknown): Promise<Ack<AckData<E>>> };
+  const res = await withTimeout.emitWithAck(event, payload);
+  if (isAckError(res)) throw Object.assign(new Error(res.error.message), { code: res.error.code, details: res.error.details }) as ServerError;
+  return res.data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The open order's detail, kept equal to the database from acks, REST answers and events.
+// ---------------------------------------------------------------------------------------------
+
+export interface OrderDetail {
+  order: OrderRow;
+  delivery: DeliveryRow | null;
+}
+
+/**
+ * Delivery rows follow the shared merge rule (modDate, then version). Order rows carry no
+ * version: the one with the later (or equal, i.e. the same commit) modDate wins.
+ */
+export function mergeDelivery(held: DeliveryRow | null, incoming: DeliveryRow | null): DeliveryRow | null {
+  if (!incoming) return held;
+  if (held && held.deliverySeq !== incoming.deliverySeq) return incoming;
+  return isNewer(incoming, held ?? undefined) ? incoming : held;
+}
+
+export function mergeOrder(held: OrderRow | null, incoming: OrderRow): OrderRow {
+  if (!held || held.orderNo !== incoming.orderNo) return incoming;
+  return Date.parse(incoming.modDate) >= Date.parse(held.modDate) ? incoming : held;
+}
+
+const ORDER_STATUS_BY_DELIVERY: Partial<Record<DeliveryStatus, OrderStatus>> = {
+  picked_up: 'in_delivery',
+  delivered: 'delivered',
+  cancelled: 'cancelled',
+};
+
+/**
+ * The order's status as the screen shows it. The server changes the order in the same commit as
+ * its delivery but only announces cancellations; a newer delivery row therefore tells the rest.
+ */
+export function effectiveOrderStatus(order: OrderRow, delivery: DeliveryRow | null): OrderStatus {
+  if (order.status === 'cancelled' || order.status === 'delivered') return order.status;
+  const fromDelivery = delivery ? ORDER_STATUS_BY_DELIVERY[delivery.status] : undefined;
+  if (fromDelivery && delivery && Date.parse(delivery.modDate) >= Date.parse(order.modDate)) return fromDelivery;
+  return order.status;
+}
+
+/** Statuses after which nothing can change any more (nothing left to cancel). */
+export function isFinal(status: OrderStatus): boolean {
+  return status === 'cancelled' || status === 'delivered';
+}
+
+/** What to tell an agent when a cancellation was refused. */
+export function describeCancelError(err: unknown): string {
+  const e = err as ServerError;
+  const current = (e.details as { current?: { status?: unknown } } | undefined)?.current?.status;
+  switch (e.code) {
+    case 'invalid_transition':
+      if (current === 'delivered') return 'Already delivered: this order can no longer be cancelled.';
+      if (current === 'cancelled') return 'Already cancelled: nothing more to do.';
+      return e.message;
+    case 'unauthorized':
+      return 'Your session has expired. Sign in again, then retry.';
+    case 'forbidden':
+      return 'You are not allowed to cancel this order.';
+    case 'not_found':
+      return 'This order no longer exists.';
+    case 'rate_limited':
+      return 'Too many requests just now. Wait a moment and retry.';
+    case 'bad_request':
+      return 'Enter a reason (up to 200 characters).';
+    default:
+      return e instanceof TypeError ? 'The server cannot be reached. Check the connection and retry.' : (e.message || 'The cancellation failed. Retry.');
+  }
+}
+
+/** A fresh Idempotency-Key for one cancellation attempt (retries of it reuse the key). */
+export function newIdempotencyKey(): string {
+  const rnd = typeof crypto !== 'undefined' && 'randomUUID' in crypto ? crypto.randomUUID() : `${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+  return `cc-cancel-${rnd}`;
+}

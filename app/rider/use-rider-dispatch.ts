@@ -1,0 +1,252 @@
+'use client';
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import {
+  createRowStore,
+  DELIVERY_EVENTS,
+  deliveryRowSchema,
+  ERROR_CODES,
+  type DeliveryRow,
+  type ErrorCode,
+  type SessionUser,
+} from '@/protocol';
+import {
+  ACTION_COMMAND,
+  createActionQueue,
+  createDrainer,
+  newIdempotencyKey,
+  type ActionQueue,
+  type QueuedAction,
+  type RiderActionKind,
+  type SendOutcome,
+} from '../lib/action-queue';
+import { connectDispatch, request, type DispatchSocket } from '../lib/socket';
+
+/** How the rider's link to the server is, as shown on screen. */
+export type RiderLink = 'connecting' | 'live' | 'reconnecting' | 'offline';
+export type ActionPhase = 'pending' | 'queued' | 'confirmed' | 'error';
+
+/** The last thing that happened to one action (tap) of the rider. */
+export interface ActionView {
+  idempotencyKey: string;
+  kind: RiderActionKind;
+  deliverySeq: number;
+  phase: ActionPhase;
+  /** The server's message when it refused the action. */
+  message: string | null;
+  code: ErrorCode | null;
+  at: number;
+}
+
+/** An action waits this long for its ack before it counts as not delivered (then it is queued). */
+export const ACTION_ACK_TIMEOUT_MS = 8_000;
+/** While actions wait and the socket is up (an ack timed out), try again this often. */
+const RETRY_EVERY_MS = 5_000;
+
+const EMPTY_QUEUE: readonly QueuedAction[] = [];
+const isErrorCode = (v: unknown): v is ErrorCode => typeof v === 'string' && (ERROR_CODES as readonly string[]).includes(v);
+
+function browserStorage(): Storage | null {
+  try {
+    return typeof window === 'undefined' ? null : window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+export function queueStorageKey(userId: number): string {
+  return `dd.rider.actions.${userId}`;
+}
+
+/** The row a refused command carries in `details.current`, if any. */
+function currentRowOf(details: unknown): DeliveryRow | null {
+  if (!details || typeof details !== 'object' || !('current' in details)) return null;
+  const parsed = deliveryRowSchema.safeParse((details as { current: unknown }).current);
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * The rider's live deliveries and actions over the /dispatch socket:
+ * - rows arrive as `delivery:*` events (private room) and from `deliveries:mine` on every
+ *   (re)connect, all through the shared merge rule;
+ * - every action goes through the persisted offline queue and is sent in order with its
+ *   idempotency key while the socket is up.
+ */
+export function useRiderDispatch(user: SessionUser) {
+  const riderId = user.riderId;
+  const store = useMemo(() => createRowStore(), []);
+  const [revision, setRevision] = useState(0);
+  const bump = useCallback(() => setRevision((r) => r + 1), []);
+  const [socket, setSocket] = useState<DispatchSocket | null>(null);
+  const [link, setLink] = useState<RiderLink>(() => (typeof navigator !== 'undefined' && !navigator.onLine ? 'offline' : 'connecting'));
+  const [views, setViews] = useState<Record<string, ActionView>>({});
+  const [loadError, setLoadError] = useState<string | null>(null);
+
+  const queue: ActionQueue = useMemo(() => createActionQueue({ storage: browserStorage(), storageKey: queueStorageKey(user.id) }), [user.id]);
+  const queued = useSyncExternalStore(queue.subscribe, queue.list, () => EMPTY_QUEUE);
+
+  const socketRef = useRef<DispatchSocket | null>(null);
+
+  const setView = useCallback((a: Pick<QueuedAction, 'idempotencyKey' | 'kind' | 'deliverySeq'>, phase: ActionPhase, error?: { code: ErrorCode; message: string }) => {
+    setViews((v) => ({
+      ...v,
+      [a.idempotencyKey]: {
+        idempotencyKey: a.idempotencyKey,
+        kind: a.kind,
+        deliverySeq: a.deliverySeq,
+        phase,
+        message: error?.message ?? null,
+        code: error?.code ?? null,
+        at: Date.now(),
+      },
+    }));
+  }, []);
+
+  const apply = useCallback(
+    (rows: readonly DeliveryRow[]) => {
+      if (store.apply(rows) > 0) bump();
+    },
+    [store, bump],
+  );
+
+  /** The rider's rows from the server; held active rows it no longer lists were reassigned away. */
+  const loadMine = useCallback(async () => {
+    const s = socketRef.current;
+    if (!s?.connected) return;
+    try {
+      const rows = await request(s, 'deliveries:mine', {}, 10_000);
+      apply(rows);
+      setLoadError(null);
+      const listed = new Set(rows.map((r) => r.deliverySeq));
+      const missing = [...store.values()].filter(
+        (r) => r.riderId === riderId && (r.status === 'assigned' || r.status === 'picked_up') && !listed.has(r.deliverySeq),
+      );
+      for (const r of missing) {
+        // An event may have made it ours after the list was read: ask before dropping it.
+        try {
+          await request(s, 'delivery:timeline', { deliverySeq: r.deliverySeq }, 10_000);
+        } catch (err) {
+          if ((err as { code?: unknown }).code === 'forbidden' || (err as { code?: unknown }).code === 'not_found') {
+            store.rows.delete(r.deliverySeq);
+            bump();
+          }
+        }
+      }
+    } catch (err) {
+      setLoadError(`Could not load your deliveries: ${(err as Error).message}`);
+    }
+  }, [apply, bump, riderId, store]);
+
+  const send = useCallback(async (a: QueuedAction): Promise<SendOutcome<DeliveryRow>> => {
+    const s = socketRef.current;
+    if (!s?.connected) return { type: 'unreachable', reason: 'offline' };
+    try {
+      const row = await request(s, ACTION_COMMAND[a.kind], { deliverySeq: a.deliverySeq, idempotencyKey: a.idempotencyKey }, ACTION_ACK_TIMEOUT_MS);
+      return { type: 'ok', row };
+    } catch (err) {
+      const e = err as Error & { code?: unknown; details?: unknown };
+      // An ack error carries a code; a timeout or a dropped socket does not.
+      if (isErrorCode(e.code)) return { type: 'rejected', error: { code: e.code, message: e.message, details: e.details } };
+      return { type: 'unreachable', reason: e.message };
+    }
+  }, []);
+
+  const drain = useMemo(
+    () =>
+      createDrainer<DeliveryRow>(queue, send, {
+        canSend: () => socketRef.current?.connected === true,
+        onSending: (a) => setView(a, 'pending'),
+        onResult: (a, outcome) => {
+          if (outcome.type === 'ok') {
+            apply([outcome.row]);
+            setView(a, 'confirmed');
+          } else if (outcome.type === 'rejected') {
+            const current = currentRowOf(outcome.error.details);
+            if (current) apply([current]);
+            setView(a, 'error', outcome.error);
+            void loadMine();
+          } else {
+            setView(a, 'queued');
+          }
+        },
+      }),
+    [queue, send, setView, apply, loadMine],
+  );
+
+  // One socket for the screen's life.
+  useEffect(() => {
+    const s = connectDispatch();
+    socketRef.current = s;
+    setSocket(s);
+    const onRow = (row: DeliveryRow) => apply([row]);
+    for (const e of DELIVERY_EVENTS) s.on(e, onRow);
+    const onConnect = () => {
+      setLink('live');
+      void loadMine();
+      void drain();
+    };
+    const onDisconnect = (reason: string) => {
+      setLink(navigator.onLine ? 'reconnecting' : 'offline');
+      // The server closed us on purpose (e.g. a deploy): Socket.IO does not retry that by itself.
+      if (reason === 'io server disconnect') s.connect();
+    };
+    const onConnectError = (err: Error) => {
+      if (err.message === 'unauthorized') {
+        window.location.replace(`/login?next=${encodeURIComponent('/rider')}`);
+        return;
+      }
+      setLink(navigator.onLine ? 'reconnecting' : 'offline');
+    };
+    s.on('connect', onConnect);
+    s.on('disconnect', onDisconnect);
+    s.on('connect_error', onConnectError);
+    const onOffline = () => {
+      if (!s.connected) setLink('offline');
+    };
+    const onOnline = () => {
+      if (!s.connected) setLink('reconnecting');
+    };
+    window.addEventListener('offline', onOffline);
+    window.addEventListener('online', onOnline);
+    return () => {
+      window.removeEventListener('offline', onOffline);
+      window.removeEventListener('online', onOnline);
+      s.off();
+      s.disconnect();
+      socketRef.current = null;
+      setSocket(null);
+    };
+  }, [apply, drain, loadMine]);
+
+  // Another tab of this rider changed the queue.
+  useEffect(() => {
+    const onStorage = (e: StorageEvent) => {
+      if (e.key === queueStorageKey(user.id)) queue.reload();
+    };
+    window.addEventListener('storage', onStorage);
+    return () => window.removeEventListener('storage', onStorage);
+  }, [queue, user.id]);
+
+  // Actions left waiting while the socket is up (an ack timed out): try again now and then.
+  const hasQueued = queued.length > 0;
+  useEffect(() => {
+    if (!hasQueued || link !== 'live') return;
+    const t = setInterval(() => void drain(), RETRY_EVERY_MS);
+    return () => clearInterval(t);
+  }, [hasQueued, link, drain]);
+
+  /** Tap on a status button: queue it with a fresh key, then send what is queued. */
+  const act = useCallback(
+    (kind: RiderActionKind, deliverySeq: number) => {
+      const action = queue.enqueue({ idempotencyKey: newIdempotencyKey(), kind, deliverySeq, createdAt: Date.now() });
+      setView(action, socketRef.current?.connected ? 'pending' : 'queued');
+      void drain();
+    },
+    [queue, setView, drain],
+  );
+
+  const dismiss = useCallback((deliverySeq: number) => {
+    setViews((v) => Object.fromEntries(Object.entries(v).filter(([, view]) => view.deliverySeq !== deliverySeq)));
+  }, []);
+
+  return { store, revision, socket, link, views, queued, loadError, act, dismiss };
+}
