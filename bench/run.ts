@@ -13,11 +13,12 @@
  * Ctrl-C, and when the time budget (--budget seconds) runs out.
  */
 import os from 'node:os';
+import { assignDialog } from './assign-dialog';
 import { publishLatency } from './publish-latency';
 import { allowedCpus, Cleanup, hasTaskset, parseArgs, pinSelf, startServer, UsageError, type OptionSpec, type ParsedArgs, type ServerHandle } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
 
-const BENCHMARKS: Benchmark[] = [publishLatency];
+const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog];
 
 const RUNNER_OPTIONS: OptionSpec[] = [
   { name: 'only', description: 'comma-separated benchmark names to run', defaultText: 'all' },
@@ -135,6 +136,7 @@ async function main(): Promise<number> {
   const ctx: BenchContext = {
     args,
     log,
+    adminUrl,
     deadline: started + (budgetS - 20) * 1000,
     server() {
       serverStart ??= startServer({ cleanup, log, cpu: serverCpu, adminUrl });

@@ -7,6 +7,8 @@ export interface BenchContext {
   server(): Promise<ServerHandle>;
   /** Progress line (stderr), not part of the report. */
   log(msg: string): void;
+  /** PostgreSQL admin URL; the server's database is `server().database` on the same host. */
+  adminUrl: string;
   /** performance.now() by which the benchmark must have finished. */
   deadline: number;
 }

@@ -1,4 +1,5 @@
 import type { Page } from '@playwright/test';
+import type { DeliveryRow } from '../protocol';
 import { cancelOrderOverHttp, createOrderWith, deliverThroughApi, expect, signIn, test, tokenFor } from './fixtures';
 
 type MarkedWindow = Window & { __ccMarker?: string; __ccBannerAt?: number };
@@ -142,18 +143,19 @@ test.describe('call center', () => {
     await page.getByTestId('cc-cancel').click();
     await page.getByTestId('cc-cancel-reason').fill('Taking too long');
     // The rider delivers while the agent confirms: the server must refuse, the screen must say why.
-    let delivered = false;
+    let delivered: DeliveryRow | null = null;
     await page.route(`**/api/orders/${order.orderNo}/cancel`, async (route) => {
-      await deliverThroughApi(request, hqToken, delivery);
-      delivered = true;
+      delivered = await deliverThroughApi(request, hqToken, delivery);
       await route.continue();
     });
     await page.getByTestId('cc-cancel-confirm').click();
     await expect(page.getByTestId('cc-cancel-error')).toContainText('Already delivered');
-    expect(delivered).toBe(true);
+    const done = delivered as DeliveryRow | null;
+    expect(done?.status).toBe('delivered');
     await expect(page.getByTestId('cc-delivery-status')).toHaveAttribute('data-status', 'delivered');
     await expect(page.getByTestId('cc-order-status')).toHaveAttribute('data-status', 'delivered');
-    await expect(page.getByTestId('cc-rider')).not.toHaveText('not assigned yet');
+    await expect(page.getByTestId('cc-rider')).toHaveText(String(done?.riderName));
+    await expect(page.getByTestId('cc-delivery-status')).toHaveAttribute('data-version', String(done?.version));
     await expect(page.getByTestId('cc-t-delivered')).not.toHaveText('—');
     await expect(page.getByTestId('cc-cancel')).toBeDisabled();
     await expect(page.getByTestId('cancel-banner')).toHaveCount(0);

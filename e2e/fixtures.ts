@@ -108,3 +108,32 @@ export async function deliverThroughApi(request: APIRequestContext, token: strin
   await step('pick-up', {});
   return step('deliver', {});
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rider and chat helpers (added for e2e/rider.spec.ts and e2e/chat.spec.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** The user behind a token (GET /api/auth/me): a rider's `riderId`, everyone's `centerIds`. */
+export async function whoAmI(request: APIRequestContext, token: string): Promise<import('../protocol').SessionUser> {
+  const res = await request.get('/api/auth/me', { headers: { authorization: `Bearer ${token}` } });
+  expect(res.status(), await res.text()).toBe(200);
+  return ((await res.json()) as { user: import('../protocol').SessionUser }).user;
+}
+
+/** A delivery and its timeline as the server holds them (GET /api/deliveries/:seq). */
+export async function deliveryWithTimeline(
+  request: APIRequestContext,
+  token: string,
+  deliverySeq: number,
+): Promise<{ delivery: DeliveryRow; timeline: import('../protocol').DeliveryTimelineEntry[] }> {
+  const res = await request.get(`/api/deliveries/${deliverySeq}`, { headers: { authorization: `Bearer ${token}` } });
+  expect(res.status(), await res.text()).toBe(200);
+  return (await res.json()) as { delivery: DeliveryRow; timeline: import('../protocol').DeliveryTimelineEntry[] };
+}
+
+/** Assign a delivery over REST (POST /api/deliveries/:seq/assign). */
+export async function assignOverHttp(request: APIRequestContext, token: string, deliverySeq: number, riderId: number): Promise<DeliveryRow> {
+  const res = await request.post(`/api/deliveries/${deliverySeq}/assign`, { headers: { authorization: `Bearer ${token}` }, data: { riderId } });
+  expect(res.status(), await res.text()).toBe(200);
+  return (await res.json()) as DeliveryRow;
+}

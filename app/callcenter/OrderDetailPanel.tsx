@@ -125,7 +125,7 @@ export function OrderDetailPanel({ state, onClose, onCancelled }: Props) {
                 </span>
               </p>
               <p>
-                <span className="cc-muted">Rider</span> <span data-testid="cc-rider">{delivery.riderName ?? 'not assigned yet'}</span>
+                <span className="cc-muted">Rider</span> <span data-testid="cc-rider">{delivery.riderName ?? (delivery.status === 'waiting' ? 'not assigned yet' : 'none')}</span>
               </p>
               <p className="cc-muted">Delivery #{delivery.deliverySeq}</p>
             </>

@@ -105,7 +105,7 @@ export function AssignDialog({ delivery, riders, loadOf, positionOf, socket, onC
               aria-disabled={r.rider.status === 'off' || current}
               className={`rider-choice${i === active ? ' active' : ''}`}
               data-testid={`assign-rider-${r.rider.id}`}
-              onMouseEnter={() => setActive(i)}
+              onMouseMove={() => i !== active && setActive(i)}
               onClick={() => choose(i)}
             >
               <span className={`rider-dot rider-${r.rider.status}`} aria-hidden />
