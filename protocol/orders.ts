@@ -37,6 +37,7 @@ export const newOrderBodySchema = z.object({
   shopName: z.string().trim().min(1).max(100),
   shopAddress: z.string().trim().min(1).max(200),
   customerName: z.string().trim().min(1).max(100),
+  customerPhone: z.string().trim().regex(/^[0-9+() -]{4,30}$/, 'digits, spaces, + ( ) - only').optional(),
   customerAddress: z.string().trim().min(1).max(200),
   items: z.string().trim().min(1).max(500),
   totalWon: z.number().int().min(0).max(100_000_000),

@@ -52,6 +52,7 @@ export interface NewDelivery {
   shopName: string;
   shopAddress: string;
   customerName: string;
+  customerPhone?: string | undefined;
   customerAddress: string;
   items: string;
   totalWon: number;
@@ -249,6 +250,7 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
             centerId: input.centerId,
             shopName: input.shopName,
             customerName: input.customerName,
+            customerPhone: input.customerPhone ?? null,
             customerAddress: input.customerAddress,
             items: input.items,
             totalWon: input.totalWon,

@@ -33,6 +33,7 @@ export interface FakeOrder {
   shopName: string;
   shopAddress: string;
   customerName: string;
+  customerPhone: string;
   customerAddress: string;
   items: string;
   totalWon: number;
@@ -45,6 +46,7 @@ export function fakeOrder(rng: Random, center: { lat: number; lng: number }): Fa
     shopName: rng.pick(SHOPS),
     shopAddress: `${rng.int(1, 400)} ${rng.pick(STREETS)}`,
     customerName: personName(rng),
+    customerPhone: `010-${rng.int(1000, 9999)}-${rng.int(1000, 9999)}`,
     customerAddress: `${rng.int(1, 999)} ${rng.pick(STREETS)}, apt ${rng.int(101, 1504)}`,
     items: rng.pick(ITEMS),
     totalWon: rng.int(8, 60) * 1000,

@@ -98,6 +98,7 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
           centerId: center.id,
           shopName: o.shopName,
           customerName: o.customerName,
+          customerPhone: o.customerPhone,
           customerAddress: o.customerAddress,
           items: o.items,
           totalWon: o.totalWon,

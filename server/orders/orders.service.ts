@@ -24,6 +24,7 @@ export function createOrdersService(db: Db) {
                 { customerName: { contains: term, mode: 'insensitive' } },
                 { shopName: { contains: term, mode: 'insensitive' } },
                 { customerPhone: { contains: term } },
+                ...(/\d/.test(term) ? [{ customerPhone: { contains: term.replace(/\D/g, '').replace(/^(\d{3})(\d{3,4})(\d{4})$/, '$1-$2-$3') } }] : []),
               ],
             }
           : {},

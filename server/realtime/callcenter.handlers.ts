@@ -17,9 +17,14 @@ export function registerCallcenterHandlers(nsp: CallcenterNamespace, deps: Comma
       'order:watch',
       command(deps, 'order:watch', orderWatchSchema, async ({ orderNo }) => {
         mayWatch();
-        const detail = await deps.orders.get(orderNo);
+        // Join before reading, so no change committed in between is missed; leave if it is unknown.
         await socket.join(rooms.order(orderNo));
-        return detail;
+        try {
+          return await deps.orders.get(orderNo);
+        } catch (err) {
+          await socket.leave(rooms.order(orderNo));
+          throw err;
+        }
       }),
     );
     socket.on(
