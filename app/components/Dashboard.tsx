@@ -19,6 +19,7 @@ import { connectDispatch, request, type DispatchSocket } from '../lib/socket';
 import { useDeliveries, useDeliveriesStoreApi } from '../lib/store-context';
 import { AssignDialog } from './AssignDialog';
 import { CenterMap } from './CenterMap';
+import { ChatPanel } from './ChatPanel';
 import { ConnectionBadge } from './ConnectionBadge';
 import { DeliveryDetail } from './DeliveryDetail';
 import { DeliveryList } from './DeliveryList';
@@ -26,7 +27,7 @@ import { RiderPanel } from './RiderPanel';
 import { StatusCounters, STATUS_LABEL } from './StatusCounters';
 
 type Selection = number | 'all';
-type Tab = 'detail' | 'riders';
+type Tab = 'detail' | 'riders' | 'chat';
 
 function readCenterFromUrl(): Selection | null {
   const raw = new URLSearchParams(window.location.search).get('center');
@@ -279,9 +280,9 @@ export function Dashboard() {
         </main>
         <aside className="side" aria-label="Details">
           <div className="tabs" role="tablist">
-            {(['detail', 'riders'] as const).map((t) => (
+            {(['detail', 'riders', 'chat'] as const).map((t) => (
               <button key={t} type="button" role="tab" aria-selected={tab === t} className={tab === t ? 'tab active' : 'tab'} data-testid={`tab-${t}`} onClick={() => setTab(t)}>
-                {t === 'detail' ? 'Delivery' : `Riders (${riderList.length})`}
+                {t === 'detail' ? 'Delivery' : t === 'riders' ? `Riders (${riderList.length})` : 'Chat'}
               </button>
             ))}
           </div>
@@ -290,6 +291,14 @@ export function Dashboard() {
               <DeliveryDetail row={selected} socket={socket} late={isLate(selected, now, settings.lateAfterMinutes)} onAssign={() => setAssigning(selected.deliverySeq)} />
             ) : (
               <p className="muted side-empty">Select a delivery (click, or ↑ ↓) to see its timeline. Press A to assign.</p>
+            ))}
+          {tab === 'chat' &&
+            (typeof selection === 'number' ? (
+              <div className="chat-tab">
+                <ChatPanel key={selection} centerId={selection} />
+              </div>
+            ) : (
+              <p className="muted side-empty">Choose one center to use its chat.</p>
             ))}
           {tab === 'riders' && (
             <div className="riders-tab">
