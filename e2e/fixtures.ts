@@ -137,3 +137,38 @@ export async function assignOverHttp(request: APIRequestContext, token: string, 
   expect(res.status(), await res.text()).toBe(200);
   return (await res.json()) as DeliveryRow;
 }
+
+/**
+ * Sign a browser context in with a token (the session cookie holds the same token the sign-in
+ * page sets), without going through the rate-limited sign-in form again.
+ */
+export async function signInWithToken(context: import('@playwright/test').BrowserContext, baseURL: string, token: string): Promise<void> {
+  await context.addCookies([{ name: 'dd_session', value: token, url: baseURL, httpOnly: true, sameSite: 'Lax' }]);
+}
+
+/** A chat participant without a browser: a /chat Socket.IO client signed in with a token. */
+export async function chatClient(baseURL: string, token: string) {
+  const { io } = await import('socket.io-client');
+  const socket: import('socket.io-client').Socket<import('../protocol').ChatServerEvents, import('../protocol').ChatClientEvents> = io(`${baseURL}/chat`, {
+    auth: { token },
+    transports: ['websocket'],
+    reconnection: false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  const ask = async <T>(event: 'chat:join' | 'chat:send' | 'chat:history', payload: object): Promise<T> => {
+    const res = (await (socket.timeout(10_000) as unknown as { emitWithAck(e: string, p: object): Promise<unknown> }).emitWithAck(event, payload)) as
+      | { data: T }
+      | { error: { code: string; message: string } };
+    if ('error' in res) throw new Error(`${event}: ${res.error.code} ${res.error.message}`);
+    return res.data;
+  };
+  return {
+    socket,
+    join: (centerId: number) => ask<{ centerId: number; messages: import('../protocol').ChatMessage[] }>('chat:join', { centerId }),
+    send: (centerId: number, body: string) => ask<import('../protocol').ChatMessage>('chat:send', { centerId, body }),
+    close: () => void socket.disconnect(),
+  };
+}

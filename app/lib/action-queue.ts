@@ -231,12 +231,13 @@ export function createDrainer<R>(
   let running: Promise<void> | null = null;
   let again = false;
   const loop = async () => {
-    do {
+    for (;;) {
       again = false;
-      const { remaining, sent } = await drainQueue(queue, send, hooks);
-      // Stopped on an unreachable action: going round again now would only fail again.
-      if (remaining > 0 && sent === 0 && !again) break;
-    } while (again);
+      const { remaining } = await drainQueue(queue, send, hooks);
+      // Stopped early (socket down, or no answer): going round now would only fail again; the
+      // next reconnect or retry tick calls again.
+      if (remaining > 0 || !again) break;
+    }
   };
   return () => {
     if (running) {

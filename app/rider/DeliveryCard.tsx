@@ -28,7 +28,7 @@ export function ActionState({ action }: { action: CardAction }) {
   return (
     <p className={`rider-action-state rider-action-${action.phase}`} data-testid="action-state" data-state={action.phase} role="status">
       <span className="rider-action-icon" aria-hidden>
-        {action.phase === 'pending' ? '⏳' : action.phase === 'queued' ? '📥' : action.phase === 'confirmed' ? '✓' : '⚠'}
+        {action.phase === 'pending' ? <span className="rider-spinner" /> : action.phase === 'queued' ? '◷' : action.phase === 'confirmed' ? '✓' : '⚠'}
       </span>
       {action.text}
     </p>

@@ -6,7 +6,7 @@ import type { QueuedAction } from '../lib/action-queue';
 import { logout } from '../lib/session';
 import { ACTION_LABEL, ActionState, DeliveryCard, time, type CardAction } from './DeliveryCard';
 import { LocationShare } from './LocationShare';
-import { useRiderDispatch, type ActionView, type RiderLink } from './use-rider-dispatch';
+import { clearRiderStorage, useRiderDispatch, type ActionView, type RiderLink } from './use-rider-dispatch';
 
 type Tab = 'deliveries' | 'chat';
 const TABS: readonly Tab[] = ['deliveries', 'chat'];
@@ -275,7 +275,17 @@ export function RiderScreen({ user }: { user: SessionUser }) {
         </section>
 
         <footer className="rider-foot">
-          <button type="button" className="rider-btn-quiet" onClick={() => void logout()} data-testid="logout">
+          <button
+            type="button"
+            className="rider-btn-quiet"
+            data-testid="logout"
+            onClick={() => {
+              const n = queued.length;
+              if (n > 0 && !window.confirm(`${n === 1 ? '1 action has' : `${n} actions have`} not reached the server yet and will be lost. Sign out anyway?`)) return;
+              clearRiderStorage(user.id);
+              void logout();
+            }}
+          >
             Sign out
           </button>
         </footer>

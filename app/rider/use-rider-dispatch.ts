@@ -56,6 +56,36 @@ function browserStorage(): Storage | null {
 export function queueStorageKey(userId: number): string {
   return `dd.rider.actions.${userId}`;
 }
+/** The rider's last known rows, so a reload in a dead zone still shows where to go. */
+export function rowsStorageKey(userId: number): string {
+  return `dd.rider.rows.${userId}`;
+}
+const MAX_CACHED_ROWS = 200;
+
+function readCachedRows(key: string): DeliveryRow[] {
+  try {
+    const raw = browserStorage()?.getItem(key);
+    const data: unknown = raw ? JSON.parse(raw) : [];
+    if (!Array.isArray(data)) return [];
+    return data.flatMap((item: unknown) => {
+      const parsed = deliveryRowSchema.safeParse(item);
+      return parsed.success ? [parsed.data] : [];
+    });
+  } catch {
+    return [];
+  }
+}
+
+/** Forget what this phone keeps for a user (signing out). */
+export function clearRiderStorage(userId: number): void {
+  const storage = browserStorage();
+  try {
+    storage?.removeItem(rowsStorageKey(userId));
+    storage?.removeItem(queueStorageKey(userId));
+  } catch {
+    // nothing kept, or storage blocked
+  }
+}
 
 /** The row a refused command carries in `details.current`, if any. */
 function currentRowOf(details: unknown): DeliveryRow | null {
@@ -73,7 +103,11 @@ function currentRowOf(details: unknown): DeliveryRow | null {
  */
 export function useRiderDispatch(user: SessionUser) {
   const riderId = user.riderId;
-  const store = useMemo(() => createRowStore(), []);
+  const store = useMemo(() => {
+    const s = createRowStore();
+    s.apply(readCachedRows(rowsStorageKey(user.id)));
+    return s;
+  }, [user.id]);
   const [revision, setRevision] = useState(0);
   const bump = useCallback(() => setRevision((r) => r + 1), []);
   const [socket, setSocket] = useState<DispatchSocket | null>(null);
@@ -199,6 +233,11 @@ export function useRiderDispatch(user: SessionUser) {
     s.on('connect', onConnect);
     s.on('disconnect', onDisconnect);
     s.on('connect_error', onConnectError);
+    // Attempts that fail below Socket.IO (a line that drops at once) only show on the manager.
+    const onAttempt = () => {
+      if (!s.connected) setLink(navigator.onLine ? 'reconnecting' : 'offline');
+    };
+    s.io.on('reconnect_attempt', onAttempt);
     const onOffline = () => {
       if (!s.connected) setLink('offline');
     };
@@ -210,12 +249,30 @@ export function useRiderDispatch(user: SessionUser) {
     return () => {
       window.removeEventListener('offline', onOffline);
       window.removeEventListener('online', onOnline);
+      s.io.off('reconnect_attempt', onAttempt);
       s.off();
       s.disconnect();
       socketRef.current = null;
       setSocket(null);
     };
   }, [apply, drain, loadMine]);
+
+  // Keep the rider's own active and today's rows on the phone (merge rule still decides on load).
+  useEffect(() => {
+    const today = new Date().toDateString();
+    const keep = [...store.values()]
+      .filter(
+        (r) =>
+          r.riderId === riderId &&
+          (r.status === 'assigned' || r.status === 'picked_up' || new Date(r.deliveredAt ?? r.cancelledAt ?? 0).toDateString() === today),
+      )
+      .slice(-MAX_CACHED_ROWS);
+    try {
+      browserStorage()?.setItem(rowsStorageKey(user.id), JSON.stringify(keep));
+    } catch {
+      // quota or blocked: the list just is not kept across reloads
+    }
+  }, [store, revision, riderId, user.id]);
 
   // Another tab of this rider changed the queue.
   useEffect(() => {

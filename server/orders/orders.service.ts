@@ -24,7 +24,8 @@ export function createOrdersService(db: Db) {
                 { customerName: { contains: term, mode: 'insensitive' } },
                 { shopName: { contains: term, mode: 'insensitive' } },
                 { customerPhone: { contains: term } },
-                ...(/\d/.test(term) ? [{ customerPhone: { contains: term.replace(/\D/g, '').replace(/^(\d{3})(\d{3,4})(\d{4})$/, '$1-$2-$3') } }] : []),
+                // A phone number typed without dashes still finds 010-1234-5678.
+                ...(/^[\d\s()+-]{7,}$/.test(term) ? [{ customerPhone: { contains: term.replace(/\D/g, '').replace(/^(\d{3})(\d{3,4})(\d{4})$/, '$1-$2-$3') } }] : []),
               ],
             }
           : {},
