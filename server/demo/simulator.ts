@@ -71,11 +71,12 @@ export function createSimulator(opts: SimulatorOptions) {
     }
 
     const active = await db.delivery.findMany({
-      where: { status: { in: ['waiting', 'assigned', 'picked_up'] } },
+      where: { status: { in: ['waiting', 'assigned', 'picked_up'] }, OR: [{ riderId: null }, { rider: { userId: null } }] },
       select: { deliverySeq: true, status: true, centerId: true, modDate: true, version: true },
     });
+    // Riders who sign in (the demo rider) work their own deliveries: the simulator leaves them be.
     const riders = await db.rider.findMany({
-      where: { status: { not: 'off' } },
+      where: { status: { not: 'off' }, userId: null },
       select: { id: true, centerId: true, status: true, _count: { select: { deliveries: { where: { status: { in: ['assigned', 'picked_up'] } } } } } },
     });
     const load = new Map(riders.map((r) => [r.id, r._count.deliveries]));
