@@ -37,6 +37,8 @@ const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis://host:port URL')
     .optional(),
+  /** off: a push/API-only node (no Next.js pages), e.g. extra real-time servers behind a balancer. */
+  SERVE_PAGES: onOff.default(true),
   DEMO_SEED: onOff.default(true),
   DEMO_PASSWORD: z.string().min(1).default('demo'),
   SIMULATOR: onOff.default(true),
@@ -67,6 +69,7 @@ export interface Config {
   /** Folder of the embedded database (used only without DATABASE_URL). */
   dataDir: string;
   redisUrl: string | undefined;
+  servePages: boolean;
   demo: { seed: boolean; password: string };
   simulator: { enabled: boolean; ordersPerMinute: number; tickMs: number; pace: number };
   snapshotIntervalMs: number;
@@ -95,6 +98,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     databaseUrl: e.DATABASE_URL,
     dataDir: path.resolve(e.DATA_DIR),
     redisUrl: e.REDIS_URL,
+    servePages: e.SERVE_PAGES,
     demo: { seed: e.DEMO_SEED, password: e.DEMO_PASSWORD },
     simulator: { enabled: e.SIMULATOR, ordersPerMinute: e.SIMULATOR_ORDERS_PER_MIN, tickMs: e.SIMULATOR_TICK_MS, pace: e.SIMULATOR_PACE },
     snapshotIntervalMs: e.SNAPSHOT_INTERVAL_MS,

@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import type { Redis } from 'ioredis';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import next from 'next';
 import { createApplication, type Application } from './app';
 import { loadSessionSecret } from './auth/secret';
@@ -85,11 +86,18 @@ async function main() {
 
   // Listen before Next.js is ready so that a port problem is reported at once; page requests
   // that arrive during the few seconds Next needs to prepare simply wait for it.
-  const dev = config.env === 'development';
-  const nextApp = next({ dev, dir: process.cwd(), hostname: 'localhost', port: config.port });
-  const nextReady = nextApp.prepare();
-  nextReady.catch(() => undefined);
-  const handle = nextApp.getRequestHandler();
+  let nextHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
+  let nextReady: Promise<void> = Promise.resolve();
+  if (config.servePages) {
+    const nextApp = next({ dev: config.env === 'development', dir: process.cwd(), hostname: 'localhost', port: config.port });
+    nextReady = nextApp.prepare();
+    nextReady.catch(() => undefined);
+    const handle = nextApp.getRequestHandler();
+    nextHandler = async (req, res) => {
+      await nextReady;
+      await handle(req, res);
+    };
+  }
   app = createApplication({
     db: db.prisma,
     logger,
@@ -99,14 +107,16 @@ async function main() {
     snapshotIntervalMs: config.snapshotIntervalMs,
     lateAfterMinutes: config.lateAfterMinutes,
     periodLock: redis ? createRedisLock(redis, `${os.hostname()}:${process.pid}`) : createLocalLock(),
-    nextHandler: async (req, res) => {
-      await nextReady;
-      await handle(req, res);
-    },
+    ...(nextHandler ? { nextHandler } : {}),
   });
   try {
     const port = await app.listen(config.port, config.host);
-    await nextReady;
+    await nextReady.catch(async (err: unknown) => {
+      await app?.close();
+      await db?.close();
+      const missing = /production build|BUILD_ID/i.test((err as Error).message);
+      fail(missing ? 'no production build of the pages: run npm run build (npm start does it for you)' : `pages failed to start: ${(err as Error).message}`);
+    });
     logger.info({ port, ms: Date.now() - started, url: `http://localhost:${port}` }, 'Dispatch Desk is live');
   } catch (err) {
     await app.close().catch(() => undefined);

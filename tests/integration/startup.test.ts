@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** Start the real entry point with an environment and collect how it ends. */
@@ -67,5 +68,53 @@ describe('start-up refuses bad configuration with one clear line', () => {
     const r = await runServer({ PORT: 'eighty' });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^dispatch-desk: bad configuration: PORT: /);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM stops accepting, disconnects sockets, closes the database and exits 0', async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'dd-stop-'));
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
+      cwd: path.resolve(import.meta.dirname, '../..'),
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', SERVE_PAGES: 'off', SIMULATOR: 'on', DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(port), DEMO_PASSWORD: 'demo' },
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      for (let i = 0; i < 600 && !out.includes('Dispatch Desk is live'); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(out).toContain('Dispatch Desk is live');
+      expect(await fs.readFile(path.join(dataDir, 'dispatch-desk.pid'), 'utf8')).toBe(String(child.pid));
+
+      const res = await fetch(`http://127.0.0.1:${port}/api/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'dispatcher@demo.local', password: 'demo' }),
+      });
+      const { token } = (await res.json()) as { token: string };
+      const socket = io(`http://127.0.0.1:${port}/dispatch`, { transports: ['websocket'], auth: { token }, reconnection: false });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('connect_error', reject);
+      });
+      const disconnected = new Promise<string>((r) => socket.once('disconnect', (reason) => r(reason)));
+
+      child.kill('SIGTERM');
+      expect(await disconnected).toMatch(/server|transport/);
+      expect(await exited).toBe(0);
+      expect(out).toContain('"msg":"stopped"');
+      // The embedded database was closed and its folder released; nothing listens any more.
+      await expect(fs.access(path.join(dataDir, 'dispatch-desk.pid'))).rejects.toThrow();
+      await expect(fetch(`http://127.0.0.1:${port}/api/health`)).rejects.toThrow();
+      socket.close();
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
