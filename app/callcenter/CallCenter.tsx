@@ -6,6 +6,7 @@ import { getJson } from '../lib/http';
 import { HOME_BY_ROLE, logout, useSession } from '../lib/session';
 import { CcConnection, type CcLink } from './CcConnection';
 import { detailReducer, type DetailState } from './detail-state';
+import { UserChip } from '../components/UserChip';
 import { OrderDetailPanel } from './OrderDetailPanel';
 import { RESULTS_ID, ResultsList, optionId } from './ResultsList';
 
@@ -293,12 +294,7 @@ function Desk({ user }: { user: SessionUser }) {
           Dispatch Desk <span className="cc-sub">Call center</span>
         </h1>
         <CcConnection link={link} downSince={downSince} lastReconnectAt={lastReconnectAt} />
-        <span className="cc-user" data-testid="user-chip">
-          {user.name}
-          <button type="button" onClick={() => void logout()} data-testid="logout">
-            Sign out
-          </button>
-        </span>
+        <UserChip user={user} className="cc-user" />
       </header>
 
       <div className="cc-searchbar" role="search">

@@ -14,7 +14,7 @@ import {
 import { createDeliverySync } from '../lib/delivery-sync';
 import { getJson } from '../lib/http';
 import { createRidersStore } from '../lib/riders-store';
-import { logout, useSession } from '../lib/session';
+import { useSession } from '../lib/session';
 import { connectDispatch, request, type DispatchSocket } from '../lib/socket';
 import { useDeliveries, useDeliveriesStoreApi } from '../lib/store-context';
 import { AssignDialog } from './AssignDialog';
@@ -25,6 +25,7 @@ import { DeliveryDetail } from './DeliveryDetail';
 import { DeliveryList } from './DeliveryList';
 import { RiderPanel } from './RiderPanel';
 import { StatusCounters, STATUS_LABEL } from './StatusCounters';
+import { UserChip } from './UserChip';
 
 type Selection = number | 'all';
 type Tab = 'detail' | 'riders' | 'chat';
@@ -229,14 +230,7 @@ export function Dashboard() {
           </select>
         </label>
         <ConnectionBadge />
-        {user && (
-          <span className="user-chip" data-testid="user-chip">
-            {user.name}
-            <button type="button" onClick={() => void logout()} data-testid="logout">
-              Sign out
-            </button>
-          </span>
-        )}
+        {user && <UserChip user={user} />}
       </header>
       {error && (
         <p className="error" role="alert" data-testid="error">

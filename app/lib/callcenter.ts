@@ -1,47 +1,28 @@
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import {
   NAMESPACES,
-  isAckError,
   isNewer,
-  type Ack,
   type CallcenterClientEvents,
   type CallcenterServerEvents,
   type DeliveryRow,
   type DeliveryStatus,
-  type ErrorBody,
   type OrderRow,
   type OrderStatus,
 } from '@/protocol';
+import { connectNamespace, sendCommand, type ServerError } from './socket';
 
 /** The browser's /callcenter socket: one per page, authenticated by the session cookie. */
 export type CallcenterSocket = Socket<CallcenterServerEvents, CallcenterClientEvents>;
 
 export function connectCallcenter(): CallcenterSocket {
-  return io(NAMESPACES.callcenter, {
-    transports: ['websocket', 'polling'],
-    reconnectionDelay: 500,
-    reconnectionDelayMax: 5000,
-  });
+  return connectNamespace(NAMESPACES.callcenter);
 }
 
-type CommandName = keyof CallcenterClientEvents;
-type AckData<E extends CommandName> = Parameters<CallcenterClientEvents[E]>[1] extends (res: Ack<infer T>) => void ? T : never;
-
-/** An error a command or request answered with: the server's code and message. */
-export type ServerError = Error & { code?: ErrorBody['code']; details?: unknown };
+export type { ServerError };
 
 /** Send a /callcenter command and resolve with its data; rejects with the server's error (or a timeout). */
-export async function ccRequest<E extends CommandName>(
-  socket: CallcenterSocket,
-  event: E,
-  payload: unknown,
-  timeoutMs = 8000,
-): Promise<AckData<E>> {
-  // Commands take (payload, ack); Socket.IO's generic tuple types cannot be narrowed per E here.
-  const withTimeout = socket.timeout(timeoutMs) as unknown as { emitWithAck(event: E, payload: unknown): Promise<Ack<AckData<E>>> };
-  const res = await withTimeout.emitWithAck(event, payload);
-  if (isAckError(res)) throw Object.assign(new Error(res.error.message), { code: res.error.code, details: res.error.details }) as ServerError;
-  return res.data;
+export function ccRequest<E extends keyof CallcenterClientEvents & string>(socket: CallcenterSocket, event: E, payload: unknown, timeoutMs = 8000) {
+  return sendCommand(socket, event, payload, timeoutMs);
 }
 
 // ---------------------------------------------------------------------------------------------

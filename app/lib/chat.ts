@@ -1,37 +1,25 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import {
   CHAT_MAX_LENGTH,
   CHAT_PAGE_SIZE,
   NAMESPACES,
-  isAckError,
-  type Ack,
   type ChatClientEvents,
   type ChatMessage,
   type ChatServerEvents,
 } from '@/protocol';
+import { connectNamespace, sendCommand } from './socket';
 
 export type ChatSocket = Socket<ChatServerEvents, ChatClientEvents>;
 
 /** The browser's /chat socket; the session cookie authenticates it. */
 export function connectChat(): ChatSocket {
-  return io(NAMESPACES.chat, {
-    transports: ['websocket', 'polling'],
-    reconnectionDelay: 500,
-    reconnectionDelayMax: 5000,
-  });
+  return connectNamespace(NAMESPACES.chat);
 }
 
-type ChatCommand = keyof ChatClientEvents;
-type ChatAckData<E extends ChatCommand> = Parameters<ChatClientEvents[E]>[1] extends (res: Ack<infer T>) => void ? T : never;
-
 /** Send a chat command and resolve with its data; rejects with the server's message (and `code`). */
-export async function chatRequest<E extends ChatCommand>(socket: ChatSocket, event: E, payload: unknown, timeoutMs = 10_000): Promise<ChatAckData<E>> {
-  // Commands take (payload, ack); Socket.IO's generic tuple types cannot be narrowed per E here.
-  const withTimeout = socket.timeout(timeoutMs) as unknown as { emitWithAck(event: E, payload: unknown): Promise<Ack<ChatAckData<E>>> };
-  const res = await withTimeout.emitWithAck(event, payload);
-  if (isAckError(res)) throw Object.assign(new Error(res.error.message), { code: res.error.code });
-  return res.data;
+export function chatRequest<E extends keyof ChatClientEvents & string>(socket: ChatSocket, event: E, payload: unknown, timeoutMs = 10_000) {
+  return sendCommand(socket, event, payload, timeoutMs);
 }
 
 /**

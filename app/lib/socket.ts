@@ -1,26 +1,47 @@
-import { io } from 'socket.io-client';
-import { NAMESPACES, isAckError, type Ack, type DispatchClientEvents } from '@/protocol';
+import { io, type Socket } from 'socket.io-client';
+import type { EventsMap } from '@socket.io/component-emitter';
+import { NAMESPACES, isAckError, type Ack, type DispatchClientEvents, type ErrorBody, type NamespaceName } from '@/protocol';
 import type { DispatchClientSocket } from './delivery-sync';
 
 export type DispatchSocket = DispatchClientSocket;
 
-/** The browser's /dispatch socket; the session cookie authenticates it. */
-export function connectDispatch(): DispatchSocket {
-  return io(NAMESPACES.dispatch, {
+/** A browser socket to one namespace; the session cookie authenticates it. */
+export function connectNamespace<S extends EventsMap, C extends EventsMap>(namespace: NamespaceName): Socket<S, C> {
+  return io(namespace, {
     transports: ['websocket', 'polling'],
     reconnectionDelay: 500,
     reconnectionDelayMax: 5000,
   });
 }
 
-type CommandName = keyof DispatchClientEvents;
-type AckData<E extends CommandName> = Parameters<DispatchClientEvents[E]>[1] extends (res: Ack<infer T>) => void ? T : never;
+export function connectDispatch(): DispatchSocket {
+  return connectNamespace(NAMESPACES.dispatch);
+}
 
-/** Send a command and resolve with its data; rejects with the server's error message. */
-export async function request<E extends CommandName>(socket: DispatchSocket, event: E, payload: unknown, timeoutMs = 10_000): Promise<AckData<E>> {
+/** What a command answers with, read from the namespace's typed command map. */
+export type CommandData<C, E extends keyof C> = C[E] extends (payload: unknown, ack: (res: Ack<infer T>) => void) => void ? T : never;
+
+/** An error a command or request answered with: the server's code and message. */
+export type ServerError = Error & { code?: ErrorBody['code']; details?: unknown };
+
+/**
+ * Send a command on any namespace and resolve with its data; rejects with a ServerError carrying
+ * the server's code, message and details (or a timeout).
+ */
+export async function sendCommand<S extends EventsMap, C extends EventsMap, E extends keyof C & string>(
+  socket: Socket<S, C>,
+  event: E,
+  payload: unknown,
+  timeoutMs = 10_000,
+): Promise<CommandData<C, E>> {
   // Commands take (payload, ack); Socket.IO's generic tuple types cannot be narrowed per E here.
-  const withTimeout = socket.timeout(timeoutMs) as unknown as { emitWithAck(event: E, payload: unknown): Promise<Ack<AckData<E>>> };
+  const withTimeout = socket.timeout(timeoutMs) as unknown as { emitWithAck(event: E, payload: unknown): Promise<Ack<CommandData<C, E>>> };
   const res = await withTimeout.emitWithAck(event, payload);
-  if (isAckError(res)) throw Object.assign(new Error(res.error.message), { code: res.error.code, details: res.error.details });
+  if (isAckError(res)) throw Object.assign(new Error(res.error.message), { code: res.error.code, details: res.error.details }) as ServerError;
   return res.data;
+}
+
+/** /dispatch commands. */
+export function request<E extends keyof DispatchClientEvents & string>(socket: DispatchSocket, event: E, payload: unknown, timeoutMs = 10_000) {
+  return sendCommand(socket, event, payload, timeoutMs);
 }
