@@ -21,6 +21,8 @@ export const chatSendSchema = z.object({
     .trim()
     .min(1, 'Message is empty')
     .max(CHAT_MAX_LENGTH, `Message is longer than ${CHAT_MAX_LENGTH} characters`),
+  /** Chosen by the sender per message: a retry with the same id is answered with the stored message. */
+  clientId: z.string().min(8).max(100).regex(/^[A-Za-z0-9_:.-]+$/).optional(),
 });
 export const chatHistorySchema = z.object({
   centerId: centerIdSchema,

@@ -168,16 +168,27 @@ export function useChat(centerId: number) {
     }
   }, [centerId, merge]);
 
-  /** Send a message; rejects with a readable reason (the server's when it refused). */
+  /**
+   * Send a message; rejects with a readable reason (the server's when it refused). A send whose
+   * answer is lost is retried with the same clientId, so the server stores it once.
+   */
   const send = useCallback(
     async (body: string) => {
       const local = draftProblem(body);
       if (local) throw new Error(local);
-      const s = socketRef.current;
-      if (!s?.connected) throw new Error('You are offline: the message was not sent. It stays here; send it again when back online.');
-      const msg = await chatRequest(s, 'chat:send', { centerId, body });
-      merge([msg]);
-      return msg;
+      const clientId = crypto.randomUUID();
+      for (let attempt = 0; ; attempt++) {
+        const s = socketRef.current;
+        if (!s?.connected) throw new Error('You are offline: the message was not sent. It stays here; send it again when back online.');
+        try {
+          const msg = await chatRequest(s, 'chat:send', { centerId, body, clientId }, 5000);
+          merge([msg]);
+          return msg;
+        } catch (err) {
+          const timedOut = !(err as { code?: string }).code;
+          if (!timedOut || attempt >= 2) throw err;
+        }
+      }
     },
     [centerId, merge],
   );

@@ -1,6 +1,6 @@
 import { CHAT_PAGE_SIZE, type ChatMessage, type SessionUser } from '../../protocol';
 import type { Db } from '../db/database';
-import type { ChatMessage as ChatMessageModel } from '../db/generated/client';
+import { Prisma, type ChatMessage as ChatMessageModel } from '../db/generated/client';
 import { AppError } from '../errors';
 
 function toMessage(m: ChatMessageModel, centerId: number): ChatMessage {
@@ -28,12 +28,19 @@ export function createChatService(db: Db, onMessage: (msg: ChatMessage) => void)
       });
       return rows.reverse().map((m) => toMessage(m, centerId));
     },
-    async send(user: SessionUser, centerId: number, body: string): Promise<ChatMessage> {
+    /** Store and broadcast a message; a retry with the same clientId returns the stored one, once. */
+    async send(user: SessionUser, centerId: number, body: string, clientId?: string): Promise<ChatMessage> {
       const room = await roomOf(centerId);
-      const m = await db.chatMessage.create({ data: { roomId: room.id, userId: user.id, authorName: user.name, body } });
-      const msg = toMessage(m, centerId);
-      onMessage(msg);
-      return msg;
+      try {
+        const m = await db.chatMessage.create({ data: { roomId: room.id, userId: user.id, authorName: user.name, body, clientId: clientId ?? null } });
+        const msg = toMessage(m, centerId);
+        onMessage(msg);
+        return msg;
+      } catch (err) {
+        if (!(clientId && err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002')) throw err;
+        const prior = await db.chatMessage.findFirstOrThrow({ where: { roomId: room.id, userId: user.id, clientId } });
+        return toMessage(prior, centerId);
+      }
     },
   };
 }

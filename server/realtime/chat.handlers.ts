@@ -40,9 +40,9 @@ export function registerChatHandlers(nsp: ChatNamespace, deps: CommandDeps & { c
     );
     socket.on(
       'chat:send',
-      command(deps, 'chat:send', chatSendSchema, async ({ centerId, body }) => {
+      command(deps, 'chat:send', chatSendSchema, async ({ centerId, body, clientId }) => {
         mayChat(centerId);
-        return deps.chat.send(user, centerId, body);
+        return deps.chat.send(user, centerId, body, clientId);
       }),
     );
   });
