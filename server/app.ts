@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
 import { Server as IoServer } from 'socket.io';
 import { NAMESPACES } from '../protocol';
 import { createAuthService } from './auth/auth.service';
@@ -43,6 +44,8 @@ export interface AppDeps {
   listWindowHours?: number;
   /** Period of the snapshot broadcast (0 turns the timer off; `snapshot.runOnce()` still works). */
   snapshotIntervalMs?: number;
+  /** Shared state for a cluster (rate-limit counters); absent for a single process. */
+  redis?: Redis;
   /** Decides which process runs each snapshot period (default: this one). */
   periodLock?: PeriodLock;
   /**
@@ -147,8 +150,8 @@ export function createApplication(deps: AppDeps) {
   });
   if (deps.snapshotIntervalMs !== 0) snapshot.start();
 
-  const apiLimit = createRateLimit(deps.apiRatePerSecond ?? 50, 1);
-  const loginLimit = createRateLimit(10, 60);
+  const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis);
+  const loginLimit = createRateLimit('login', 10, 60, deps.redis);
   router.get('/api/health', async () => {
     await db.$queryRaw`SELECT 1`;
     return { status: 'ok' };

@@ -107,6 +107,7 @@ async function main() {
     snapshotIntervalMs: config.snapshotIntervalMs,
     lateAfterMinutes: config.lateAfterMinutes,
     periodLock: redis ? createRedisLock(redis, `${os.hostname()}:${process.pid}`) : createLocalLock(),
+    ...(redis ? { redis } : {}),
     ...(nextHandler ? { nextHandler } : {}),
   });
   try {

@@ -1,12 +1,16 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { AppError } from '../errors';
 
 /**
- * Token-bucket style limits per key (rate-limiter-flexible: maintained, with the same API over
- * memory and Redis, so a cluster can share counters by swapping the store).
+ * Fixed-window limits per key (rate-limiter-flexible: maintained, one API over memory and Redis).
+ * With Redis every process counts against the same budget, so a key gets its rate once across
+ * the cluster, not once per process.
  */
-export function createRateLimit(points: number, durationSec: number) {
-  const limiter = new RateLimiterMemory({ points, duration: durationSec });
+export function createRateLimit(name: string, points: number, durationSec: number, redis?: Redis) {
+  const limiter: RateLimiterAbstract = redis
+    ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `dd:rl:${name}`, points, duration: durationSec })
+    : new RateLimiterMemory({ keyPrefix: name, points, duration: durationSec });
   return async (key: string): Promise<void> => {
     try {
       await limiter.consume(key);
@@ -14,7 +18,7 @@ export function createRateLimit(points: number, durationSec: number) {
       if (err instanceof RateLimiterRes) {
         throw new AppError('rate_limited', 'Too many requests; slow down', { retryAfterMs: err.msBeforeNext });
       }
-      throw err;
+      throw new AppError('unavailable', 'Rate limiting is unavailable; try again shortly');
     }
   };
 }

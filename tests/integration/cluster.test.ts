@@ -1,0 +1,52 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApplication, type Application } from '../../server/app';
+import { createApiKey } from '../../server/auth/apikeys';
+import { seedDemo } from '../../server/demo/seed';
+import { createLogger } from '../../server/logger';
+import { postgres } from '../support/backends';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Two application processes (here: two apps) on one database and one Redis, as in a cluster. */
+describe('two nodes sharing PostgreSQL and Redis', () => {
+  let dispose: () => Promise<void>;
+  let redis: Redis;
+  const apps: { app: Application; url: string }[] = [];
+  let key: string;
+
+  beforeAll(async () => {
+    const opened = await postgres.open();
+    dispose = opened.dispose;
+    await seedDemo(opened.db.prisma, { password: 'x', deliveries: 3, ridersPerCenter: 1 });
+    redis = new Redis(REDIS_URL, { lazyConnect: true });
+    await redis.connect().catch((err: Error) => {
+      throw new Error(`Redis is not reachable at ${REDIS_URL} (${err.message}). Start it or set TEST_REDIS_URL.`);
+    });
+    for (let i = 0; i < 2; i++) {
+      const app = createApplication({ db: opened.db.prisma, logger: createLogger('silent'), sessionSecret: 'cluster-test-secret-0123456789abcdef', apiRatePerSecond: 3, snapshotIntervalMs: 0, redis });
+      apps.push({ app, url: `http://127.0.0.1:${await app.listen(0, '127.0.0.1')}` });
+    }
+    key = (await createApiKey(opened.db.prisma, `cluster-${process.pid}`)).key;
+  });
+
+  afterAll(async () => {
+    for (const { app } of apps) await app.close();
+    const keys = await redis.keys('dd:rl:api*');
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    await dispose?.();
+  });
+
+  it('counts one API key against one budget across nodes', async () => {
+    const body = JSON.stringify({ namespace: '/dispatch', room: 'center:1', event: 'notice:posted', data: { title: 'cluster' } });
+    const statuses = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        fetch(`${apps[i % 2]!.url}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body }).then((r) => r.status),
+      ),
+    );
+    // 3 per second in all, whichever node answered; a per-process limit would let 6 through.
+    expect(statuses.filter((s) => s === 202).length).toBeLessThanOrEqual(3);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(5);
+  });
+});
