@@ -29,7 +29,9 @@ import { createPublisher } from './realtime/publisher';
 import type { Namespaces } from './realtime/types';
 import { registerRiderRoutes } from './riders/riders.routes';
 import { createRidersService } from './riders/riders.service';
-import { createLocalLock, type PeriodLock } from './snapshot/lock';
+import { createLocalLock, type PeriodLock } from './jobs/lock';
+import { createPeriodicJob } from './jobs/periodic';
+import { pruneIdempotencyRecords } from './jobs/retention';
 import { createSnapshotJob } from './snapshot/snapshot.job';
 
 /** Everything the application needs from outside; tests inject their own. */
@@ -137,10 +139,11 @@ export function createApplication(deps: AppDeps) {
   registerChatHandlers(ns.chat, { ...commandDeps, chat });
   registerCallcenterHandlers(ns.callcenter, { ...commandDeps, orders });
   const stopMonitor = registerMonitorHandlers(ns.monitor, ns, commandDeps);
+  const periodLock = deps.periodLock ?? createLocalLock();
   const snapshot = createSnapshotJob({
     db,
     dispatch: ns.dispatch,
-    lock: deps.periodLock ?? createLocalLock(),
+    lock: periodLock,
     logger,
     intervalMs: deps.snapshotIntervalMs || 120_000,
     onRun: (s) => {
@@ -148,7 +151,21 @@ export function createApplication(deps: AppDeps) {
       metrics.snapshotRuns.inc();
     },
   });
-  if (deps.snapshotIntervalMs !== 0) snapshot.start();
+  // Idempotency records older than a day are pruned hourly, by one process.
+  const retention = createPeriodicJob({
+    name: 'retention',
+    intervalMs: 3_600_000,
+    lock: periodLock,
+    logger,
+    run: async () => {
+      const pruned = await pruneIdempotencyRecords(db);
+      if (pruned) logger.info({ pruned }, 'idempotency records pruned');
+    },
+  });
+  if (deps.snapshotIntervalMs !== 0) {
+    snapshot.start();
+    retention.start();
+  }
 
   const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis);
   const loginLimit = createRateLimit('login', 10, 60, deps.redis);
@@ -191,6 +208,7 @@ export function createApplication(deps: AppDeps) {
       closing ??= new Promise<void>((resolve) => {
         stopMonitor();
         void snapshot.stop();
+        void retention.stop();
         io.close(() => resolve());
         httpServer.closeAllConnections?.();
       });

@@ -16,7 +16,7 @@ import { seedDemo } from './demo/seed';
 import { createSimulator, type Simulator } from './demo/simulator';
 import { createLogger, type Logger } from './logger';
 import { connectRedis } from './redis';
-import { createLocalLock, createRedisLock } from './snapshot/lock';
+import { createLocalLock, createRedisLock } from './jobs/lock';
 
 function fail(message: string): never {
   process.stderr.write(`dispatch-desk: ${message}\n`);

@@ -2,7 +2,8 @@ import { ACTIVE_STATUSES, rooms, statusCode, type DeliverySnapshot } from '../..
 import type { Db } from '../db/database';
 import type { Logger } from '../logger';
 import type { DispatchNamespace } from '../realtime/types';
-import type { PeriodLock } from './lock';
+import type { PeriodLock } from '../jobs/lock';
+import { createPeriodicJob } from '../jobs/periodic';
 
 export interface SnapshotJobOptions {
   db: Db;
@@ -40,8 +41,6 @@ export async function readSnapshot(db: Db, centerId: number, asOf: number, inter
  */
 export function createSnapshotJob(opts: SnapshotJobOptions) {
   const now = opts.now ?? (() => Date.now());
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
 
   /** Read and broadcast every center's digest now. */
   async function broadcast(period: number): Promise<SnapshotRunStats> {
@@ -61,34 +60,13 @@ export function createSnapshotJob(opts: SnapshotJobOptions) {
     return stats;
   }
 
-  /** The timer's run: only the process that claims this period broadcasts. */
-  async function tick(): Promise<SnapshotRunStats | null> {
-    const period = Math.floor(now() / opts.intervalMs);
-    if (!(await opts.lock.claim('snapshot', period, opts.intervalMs * 2))) return null;
-    return broadcast(period);
-  }
+  const job = createPeriodicJob({ name: 'snapshot', intervalMs: opts.intervalMs, lock: opts.lock, logger: opts.logger, run: broadcast, now });
 
   return {
     /** Run now, outside the schedule and its lock (operators and tests). */
     runOnce: () => broadcast(Math.floor(now() / opts.intervalMs)),
-    start() {
-      if (timer) return;
-      timer = setInterval(() => {
-        if (running) return; // never overlap a slow run
-        running = tick()
-          .then(() => undefined)
-          .catch((err: unknown) => opts.logger.error({ err }, 'snapshot failed'))
-          .finally(() => {
-            running = undefined;
-          });
-      }, opts.intervalMs);
-      timer.unref();
-    },
-    async stop() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
+    start: job.start,
+    stop: job.stop,
   };
 }
 export type SnapshotJob = ReturnType<typeof createSnapshotJob>;

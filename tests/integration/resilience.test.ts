@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIVE_STATUSES, statusCode, type DeliverySnapshot, type SnapshotEntry } from '../../protocol';
-import { createLocalLock, createRedisLock } from '../../server/snapshot/lock';
+import { createLocalLock, createRedisLock } from '../../server/jobs/lock';
 import { readSnapshot } from '../../server/snapshot/snapshot.job';
 import { createTestDelivery, startTestApp, type TestApp } from '../support/app';
 import { BACKENDS } from '../support/backends';
