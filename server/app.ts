@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Server as IoServer } from 'socket.io';
 import { NAMESPACES } from '../protocol';
 import { createAuthService } from './auth/auth.service';
@@ -46,8 +47,14 @@ export interface AppDeps {
   listWindowHours?: number;
   /** Period of the snapshot broadcast (0 turns the timer off; `snapshot.runOnce()` still works). */
   snapshotIntervalMs?: number;
-  /** Shared state for a cluster (rate-limit counters); absent for a single process. */
+  /**
+   * Shared state for a cluster: Socket.IO's Redis Streams adapter carries every emit (and the
+   * connection-recovery sessions) to all nodes, and rate-limit counters are shared. Absent for a
+   * single process (in-memory adapter).
+   */
   redis?: Redis;
+  /** Redis stream (and key prefix) of this deployment's events. */
+  redisStream?: string;
   /** Decides which process runs each snapshot period (default: this one). */
   periodLock?: PeriodLock;
   /**
@@ -107,6 +114,10 @@ export function createApplication(deps: AppDeps) {
     // auth middleware still runs on a recovered connection, so an expired token is refused.
     connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: false },
   });
+  if (deps.redis) {
+    const stream = deps.redisStream ?? 'dd:events';
+    io.adapter(createAdapter(deps.redis, { streamName: stream, sessionKeyPrefix: `${stream}:session:`, maxLen: 100_000 }));
+  }
   // Each namespace has its own event maps; Socket.IO types `of()` with the server's, so narrow once here.
   const ns = {
     dispatch: io.of(NAMESPACES.dispatch),

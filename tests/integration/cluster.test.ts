@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
+import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeliveryRow } from '../../protocol';
 import { createApplication, type Application } from '../../server/app';
 import { createApiKey } from '../../server/auth/apikeys';
 import { seedDemo } from '../../server/demo/seed';
@@ -14,6 +16,7 @@ describe('two nodes sharing PostgreSQL and Redis', () => {
   let redis: Redis;
   const apps: { app: Application; url: string }[] = [];
   let key: string;
+  const stream = `dd-test-${process.pid}-${Date.now()}`;
 
   beforeAll(async () => {
     const opened = await postgres.open();
@@ -24,7 +27,15 @@ describe('two nodes sharing PostgreSQL and Redis', () => {
       throw new Error(`Redis is not reachable at ${REDIS_URL} (${err.message}). Start it or set TEST_REDIS_URL.`);
     });
     for (let i = 0; i < 2; i++) {
-      const app = createApplication({ db: opened.db.prisma, logger: createLogger('silent'), sessionSecret: 'cluster-test-secret-0123456789abcdef', apiRatePerSecond: 3, snapshotIntervalMs: 0, redis });
+      const app = createApplication({
+        db: opened.db.prisma,
+        logger: createLogger('silent'),
+        sessionSecret: 'cluster-test-secret-0123456789abcdef',
+        apiRatePerSecond: 3,
+        snapshotIntervalMs: 0,
+        redis,
+        redisStream: stream,
+      });
       apps.push({ app, url: `http://127.0.0.1:${await app.listen(0, '127.0.0.1')}` });
     }
     key = (await createApiKey(opened.db.prisma, `cluster-${process.pid}`)).key;
@@ -32,10 +43,36 @@ describe('two nodes sharing PostgreSQL and Redis', () => {
 
   afterAll(async () => {
     for (const { app } of apps) await app.close();
-    const keys = await redis.keys('dd:rl:api*');
+    const keys = [...(await redis.keys('dd:rl:api*')), ...(await redis.keys(`${stream}*`))];
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
     await dispose?.();
+  });
+
+  it('delivers a change committed on one node to a client connected to the other', async () => {
+    const tokenRes = await fetch(`${apps[0]!.url}/api/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'dispatcher@demo.local', password: 'x' }),
+    });
+    const { token } = (await tokenRes.json()) as { token: string };
+    const socket = io(`${apps[1]!.url}/dispatch`, { transports: ['websocket'], auth: { token }, reconnection: false });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('connect_error', reject);
+      });
+      const joined = (await socket.timeout(5000).emitWithAck('center:join', { centerId: 1 })) as { data?: unknown };
+      expect(joined.data).toEqual({ centerId: 1 });
+      const got = new Promise<DeliveryRow>((resolve) => socket.on('delivery:created', resolve));
+      const row = await apps[0]!.app.services.deliveries.create(
+        { centerId: 1, orderNo: `CL${Date.now()}`, shopName: 'S', shopAddress: 'A', customerName: 'C', customerAddress: 'B', items: 'x', totalWon: 1, lat: 37.5, lng: 127 },
+        { label: 'test' },
+      );
+      expect(await got).toEqual(row);
+    } finally {
+      socket.close();
+    }
   });
 
   it('counts one API key against one budget across nodes', async () => {
