@@ -18,6 +18,9 @@ import { createLogger, type Logger } from './logger';
 import { connectRedis } from './redis';
 import { createLocalLock, createRedisLock } from './jobs/lock';
 
+// Next.js would report usage to a remote host; this server talks to nothing it was not configured for.
+process.env.NEXT_TELEMETRY_DISABLED ??= '1';
+
 function fail(message: string): never {
   process.stderr.write(`dispatch-desk: ${message}\n`);
   process.exit(1);
