@@ -16,6 +16,8 @@ export interface DeliverySnapshot {
   /** Rows changed at or after this instant are in the digest even if finished. */
   since: number;
   rows: SnapshotEntry[];
+  /** Set on a rider's private digest: only that rider's deliveries are listed. */
+  riderId?: number;
 }
 
 export const statusCode = (s: DeliveryStatus): number => DELIVERY_STATUSES.indexOf(s);

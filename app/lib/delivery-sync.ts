@@ -117,6 +117,7 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
   }
 
   async function onSnapshot(snap: DeliverySnapshot) {
+    if (snap.riderId !== undefined || !opts.centers.ids.includes(snap.centerId)) return; // not a followed center's digest
     const inCenter = [...store.values()].filter((r) => r.centerId === snap.centerId);
     const need = rowsToRepair(snap, (seq) => store.get(seq), inCenter);
     for (let i = 0; i < need.length; i += 500) {

@@ -1,6 +1,8 @@
 'use client';
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import {
+  rowsToRepair,
+  type DeliverySnapshot,
   createRowStore,
   DELIVERY_EVENTS,
   deliveryRowSchema,
@@ -213,6 +215,14 @@ export function useRiderDispatch(user: SessionUser) {
     setSocket(s);
     const onRow = (row: DeliveryRow) => apply([row]);
     for (const e of DELIVERY_EVENTS) s.on(e, onRow);
+    // The periodic digest of this rider's deliveries: if anything differs (an event was lost on
+    // the way), reload the rider's list.
+    const onSnapshot = (snap: DeliverySnapshot) => {
+      if (snap.riderId !== riderId) return;
+      const mine = [...store.values()].filter((r) => r.riderId === riderId && r.centerId === snap.centerId);
+      if (rowsToRepair(snap, (seq) => store.get(seq), mine).length > 0) void loadMine();
+    };
+    s.on('deliveries:snapshot', onSnapshot);
     const onConnect = () => {
       setLink('live');
       void loadMine();
@@ -255,7 +265,7 @@ export function useRiderDispatch(user: SessionUser) {
       socketRef.current = null;
       setSocket(null);
     };
-  }, [apply, drain, loadMine]);
+  }, [apply, drain, loadMine, riderId, store]);
 
   // Keep the rider's own active and today's rows on the phone (merge rule still decides on load).
   useEffect(() => {

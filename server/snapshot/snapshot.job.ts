@@ -1,4 +1,4 @@
-import { ACTIVE_STATUSES, rooms, statusCode, type DeliverySnapshot } from '../../protocol';
+import { ACTIVE_STATUSES, rooms, statusCode, type DeliverySnapshot, type SnapshotEntry } from '../../protocol';
 import type { Db } from '../db/database';
 import type { Logger } from '../logger';
 import type { DispatchNamespace } from '../realtime/types';
@@ -23,20 +23,43 @@ export interface SnapshotRunStats {
   ms: number;
 }
 
-/** Read one center's digest: active deliveries plus everything changed in the last two periods. */
-export async function readSnapshot(db: Db, centerId: number, asOf: number, intervalMs: number): Promise<DeliverySnapshot> {
+/**
+ * Read one center's digest (active deliveries plus everything changed in the last two periods)
+ * with one query, and split off the part of each rider who signs in: riders are in no center
+ * room, so they get their own deliveries' digest in their private room.
+ */
+export async function readSnapshots(
+  db: Db,
+  centerId: number,
+  asOf: number,
+  intervalMs: number,
+): Promise<{ center: DeliverySnapshot; riders: { userId: number; snapshot: DeliverySnapshot }[] }> {
   const since = asOf - 2 * intervalMs;
   const rows = await db.delivery.findMany({
     where: { centerId, OR: [{ status: { in: [...ACTIVE_STATUSES] } }, { modDate: { gte: new Date(since) } }] },
-    select: { deliverySeq: true, modDate: true, version: true, status: true },
+    select: { deliverySeq: true, modDate: true, version: true, status: true, riderId: true },
     orderBy: { deliverySeq: 'asc' },
   });
-  return { centerId, asOf, since, rows: rows.map((r) => [r.deliverySeq, r.modDate.getTime(), r.version, statusCode(r.status)]) };
+  const entry = (r: (typeof rows)[number]): SnapshotEntry => [r.deliverySeq, r.modDate.getTime(), r.version, statusCode(r.status)];
+  const riders = await db.rider.findMany({ where: { centerId, userId: { not: null } }, select: { id: true, userId: true } });
+  return {
+    center: { centerId, asOf, since, rows: rows.map(entry) },
+    riders: riders.map((r) => ({
+      userId: r.userId!,
+      snapshot: { centerId, asOf, since, riderId: r.id, rows: rows.filter((d) => d.riderId === r.id).map(entry) },
+    })),
+  };
+}
+
+/** One center's digest (see readSnapshots). */
+export async function readSnapshot(db: Db, centerId: number, asOf: number, intervalMs: number): Promise<DeliverySnapshot> {
+  return (await readSnapshots(db, centerId, asOf, intervalMs)).center;
 }
 
 /**
  * The safety net against lost events: every interval, exactly one process (by the period lock)
- * reads each center's digest once and broadcasts it to that center's room and to HQ. Clients
+ * reads each center's digest once and broadcasts it to that center's room and to HQ, and each
+ * signed-in rider's share of it to that rider. Clients
  * compare and fetch only what differs, with the same merge rule as for events.
  */
 export function createSnapshotJob(opts: SnapshotJobOptions) {
@@ -49,10 +72,11 @@ export function createSnapshotJob(opts: SnapshotJobOptions) {
     let rows = 0;
     let bytes = 0;
     for (const { id } of centers) {
-      const snap = await readSnapshot(opts.db, id, now(), opts.intervalMs);
+      const { center: snap, riders } = await readSnapshots(opts.db, id, now(), opts.intervalMs);
       rows += snap.rows.length;
       bytes += Buffer.byteLength(JSON.stringify(snap));
-      opts.dispatch.to([rooms.center(id), rooms.allCenters()]).emit('deliveries:snapshot', snap);
+      opts.dispatch.to([rooms.center(id), rooms.allCenters()]).emit('deliveries:snapshot', snap); // room + broadcast
+      for (const r of riders) opts.dispatch.to(rooms.user(r.userId)).emit('deliveries:snapshot', r.snapshot); // private
     }
     const stats = { period, centers: centers.length, rows, bytes, ms: now() - started };
     opts.logger.debug(stats, 'snapshot broadcast');
