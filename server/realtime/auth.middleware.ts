@@ -2,11 +2,16 @@ import type { Namespace, Socket } from 'socket.io';
 import { CLIENT_COMMANDS, PROTOCOL_VERSION, SESSION_COOKIE, rooms, type NamespaceName, type SessionUser } from '../../protocol';
 import { readCookie, type AuthService } from '../auth/auth.service';
 import type { Metrics } from '../metrics';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+
+/** Commands one socket may send per second before it is told to slow down. */
+export const COMMANDS_PER_SECOND = 30;
 
 /**
  * Every namespace: refuse sockets without a valid session cookie or `auth: { token }`, keep the
- * user on the socket, put it in its private room, greet it, and count (then ignore) events that
- * are not commands of this namespace.
+ * user on the socket, put it in its private room, greet it, count (then ignore) events that are
+ * not commands of this namespace, and answer a socket that floods commands with `rate_limited`
+ * instead of running them.
  */
 export function secureNamespace(
   nsp: Namespace,
@@ -15,6 +20,7 @@ export function secureNamespace(
   allow: (user: SessionUser) => boolean = () => true,
 ): void {
   const known = new Set<string>(CLIENT_COMMANDS[name]);
+  const limiter = new RateLimiterMemory({ keyPrefix: `sock:${name}`, points: COMMANDS_PER_SECOND, duration: 1 });
   nsp.use((socket: Socket, next) => {
     const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     const token = typeof fromAuth === 'string' ? fromAuth : readCookie(socket.handshake.headers.cookie, SESSION_COOKIE);
@@ -36,6 +42,17 @@ export function secureNamespace(
     socket.onAny((event: string) => {
       if (!known.has(event)) deps.metrics.unknownEvents.inc({ namespace: name });
     });
+    socket.use((packet, next) => {
+      limiter.consume(socket.id).then(
+        () => next(),
+        () => {
+          deps.metrics.commands.inc({ command: String(packet[0]), outcome: 'rate_limited' });
+          const ack = packet[packet.length - 1];
+          if (typeof ack === 'function') ack({ error: { code: 'rate_limited', message: 'Too many commands; slow down' } });
+        },
+      );
+    });
+    socket.on('disconnect', () => void limiter.delete(socket.id));
     socket.emit('hello', { protocolVersion: PROTOCOL_VERSION, serverTime: new Date().toISOString(), user });
   });
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, type DeliveryRow, type DeliverySyncResponse } from '../../protocol';
 import { applyMigrations } from '../../server/db/migrate';
+import { COMMANDS_PER_SECOND } from '../../server/realtime/auth.middleware';
 import { seedDemo } from '../../server/demo/seed';
 import { BACKENDS } from '../support/backends';
 import { ask, createTestDelivery, data, nextEvent, startTestApp, type TestApp } from '../support/app';
@@ -99,6 +100,17 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
     expect('error' in res && res.error.code).toBe('bad_request');
     const missing = await ask(s, 'center:join', { centerId: 424242 });
     expect(missing).toEqual({ error: { code: 'not_found', message: 'Center 424242 not found' } });
+  });
+
+  it('answers a socket that floods commands with rate_limited, and keeps serving it afterwards', async () => {
+    const s = await t.connect(NAMESPACES.dispatch, hq);
+    const answers = await Promise.all(Array.from({ length: COMMANDS_PER_SECOND + 20 }, () => ask(s, 'centers:list', {})));
+    const limited = answers.filter((a) => 'error' in a && a.error.code === 'rate_limited');
+    expect(limited.length).toBeGreaterThanOrEqual(20);
+    expect(answers.filter((a) => 'data' in a).length).toBeLessThanOrEqual(COMMANDS_PER_SECOND);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect('data' in (await ask(s, 'centers:list', {}))).toBe(true);
+    expect(s.connected).toBe(true);
   });
 
   it('refuses an invalid transition and leaves the row unchanged', async () => {
