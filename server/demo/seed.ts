@@ -110,8 +110,10 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
         plans.push({ status, createdAt, riderId, shopAddress: o.shopAddress, lat: o.lat, lng: o.lng });
       }
       const createdOrders = await tx.order.createManyAndReturn({ data: orders, select: { id: true, orderNo: true, centerId: true, shopName: true, customerAddress: true } });
-      const deliveries = createdOrders.map((o, i) => {
-        const p = plans[i]!;
+      // Pair rows by order number, not by position: RETURNING order is not a promise.
+      const planByOrderNo = new Map(orders.map((o, i) => [o.orderNo, plans[i]!]));
+      const deliveries = createdOrders.map((o) => {
+        const p = planByOrderNo.get(o.orderNo)!;
         const t = (min: number) => new Date(p.createdAt.getTime() + min * 60_000);
         const assignedAt = p.riderId ? t(3) : null;
         const pickedUpAt = p.status === 'picked_up' || p.status === 'delivered' ? t(12) : null;
@@ -140,9 +142,10 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
           version: 1 + [assignedAt, pickedUpAt, deliveredAt, cancelledAt].filter(Boolean).length,
         };
       });
-      const created = await tx.delivery.createManyAndReturn({ data: deliveries, select: { deliverySeq: true } });
-      const events = created.flatMap((d, i) => {
-        const row = deliveries[i]!;
+      const created = await tx.delivery.createManyAndReturn({ data: deliveries, select: { deliverySeq: true, orderId: true } });
+      const deliveryByOrderId = new Map(deliveries.map((d) => [d.orderId, d]));
+      const events = created.flatMap((d) => {
+        const row = deliveryByOrderId.get(d.orderId)!;
         const ev = (type: string, status: DeliveryStatus, at: Date | null) =>
           at ? [{ deliverySeq: d.deliverySeq, type, status, riderId: row.riderId, actorLabel: 'seed', at }] : [];
         return [
