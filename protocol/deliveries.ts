@@ -3,7 +3,12 @@ import { z } from 'zod';
 export const DELIVERY_STATUSES = ['waiting', 'assigned', 'picked_up', 'delivered', 'cancelled'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 /** Statuses a delivery is still moving in. */
-export const ACTIVE_STATUSES: readonly DeliveryStatus[] = ['waiting', 'assigned', 'picked_up'];
+export const ACTIVE_STATUSES = ['waiting', 'assigned', 'picked_up'] as const satisfies readonly DeliveryStatus[];
+/** Statuses in which a rider carries the delivery (their load). */
+export const CARRIED_STATUSES = ['assigned', 'picked_up'] as const satisfies readonly DeliveryStatus[];
+
+export const isActive = (status: DeliveryStatus): boolean => (ACTIVE_STATUSES as readonly DeliveryStatus[]).includes(status);
+export const isCarried = (status: DeliveryStatus): boolean => (CARRIED_STATUSES as readonly DeliveryStatus[]).includes(status);
 
 export const RIDER_STATUSES = ['off', 'idle', 'busy'] as const;
 export type RiderStatus = (typeof RIDER_STATUSES)[number];
@@ -89,7 +94,7 @@ export interface ClientSettings {
 
 /** An active delivery created longer ago than the threshold. */
 export function isLate(row: Pick<DeliveryRow, 'status' | 'createdAt'>, nowMs: number, lateAfterMinutes: number): boolean {
-  return (row.status === 'waiting' || row.status === 'assigned' || row.status === 'picked_up') && nowMs - Date.parse(row.createdAt) > lateAfterMinutes * 60_000;
+  return isActive(row.status) && nowMs - Date.parse(row.createdAt) > lateAfterMinutes * 60_000;
 }
 
 /** Distance in km between two points (haversine). */

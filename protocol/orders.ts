@@ -1,8 +1,15 @@
 import { z } from 'zod';
-import { idSchema } from './deliveries';
+import { idSchema, type DeliveryStatus } from './deliveries';
 
 export const ORDER_STATUSES = ['placed', 'in_delivery', 'delivered', 'cancelled'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+/** The order status a delivery status moves its order to; the others leave the order as placed. */
+export const ORDER_STATUS_BY_DELIVERY: Partial<Record<DeliveryStatus, OrderStatus>> = {
+  picked_up: 'in_delivery',
+  delivered: 'delivered',
+  cancelled: 'cancelled',
+};
 
 const isoDate = z.string().datetime({ offset: true });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DELIVERY_STATUSES, centerIdSchema, idSchema, type DeliveryRow, type DeliveryStatus } from './deliveries';
+import { DELIVERY_STATUSES, centerIdSchema, idSchema, isActive, type DeliveryRow, type DeliveryStatus } from './deliveries';
 import { isNewer } from './merge';
 
 /**
@@ -21,7 +21,6 @@ export interface DeliverySnapshot {
 }
 
 export const statusCode = (s: DeliveryStatus): number => DELIVERY_STATUSES.indexOf(s);
-export const ACTIVE_STATUS_CODES = new Set(['waiting', 'assigned', 'picked_up'].map((s) => statusCode(s as DeliveryStatus)));
 
 export const deliveriesFetchSchema = z.object({
   centerId: centerIdSchema,
@@ -42,8 +41,7 @@ export function rowsToRepair(snapshot: DeliverySnapshot, held: (seq: number) => 
   }
   for (const row of heldInCenter) {
     if (listed.has(row.deliverySeq)) continue;
-    const active = row.status === 'waiting' || row.status === 'assigned' || row.status === 'picked_up';
-    if (active && Date.parse(row.modDate) <= snapshot.asOf) need.add(row.deliverySeq);
+    if (isActive(row.status) && Date.parse(row.modDate) <= snapshot.asOf) need.add(row.deliverySeq);
   }
   return [...need];
 }

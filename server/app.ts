@@ -151,12 +151,14 @@ export function createApplication(deps: AppDeps) {
   registerCallcenterHandlers(ns.callcenter, { ...commandDeps, orders });
   const stopMonitor = registerMonitorHandlers(ns.monitor, ns, commandDeps);
   const periodLock = deps.periodLock ?? createLocalLock();
+  /** The period clients are told about and the job keeps (0 only stops the timer). */
+  const snapshotIntervalMs = deps.snapshotIntervalMs || 120_000;
   const snapshot = createSnapshotJob({
     db,
     dispatch: ns.dispatch,
     lock: periodLock,
     logger,
-    intervalMs: deps.snapshotIntervalMs || 120_000,
+    intervalMs: snapshotIntervalMs,
     onRun: (s) => {
       metrics.snapshotBytes.set(s.bytes);
       metrics.snapshotRuns.inc();
@@ -187,7 +189,7 @@ export function createApplication(deps: AppDeps) {
   /** Settings the screens need; nothing secret. */
   router.get('/api/settings', async () => ({
     lateAfterMinutes: deps.lateAfterMinutes ?? 30,
-    snapshotIntervalMs: deps.snapshotIntervalMs || 120_000,
+    snapshotIntervalMs,
   }));
   registerAuthRoutes(router, { auth, loginLimit, secureCookies: deps.secureCookies ?? false });
   registerDeliveryRoutes(router, { auth, centers, deliveries });

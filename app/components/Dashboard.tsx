@@ -3,6 +3,8 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useStore } from 'zustand';
 import {
   countByStatus,
+  isActive,
+  isCarried,
   isLate,
   type Center,
   type ClientSettings,
@@ -131,8 +133,8 @@ export function Dashboard() {
     const active: DeliveryRow[] = [];
     let late = 0;
     for (const r of all) {
-      if (r.status === 'assigned' || r.status === 'picked_up') load.set(r.riderId!, (load.get(r.riderId!) ?? 0) + 1);
-      if (r.status === 'waiting' || r.status === 'assigned' || r.status === 'picked_up') active.push(r);
+      if (isCarried(r.status)) load.set(r.riderId!, (load.get(r.riderId!) ?? 0) + 1);
+      if (isActive(r.status)) active.push(r);
       if (isLate(r, now, settings.lateAfterMinutes)) late += 1;
     }
     const q = query.trim().toLowerCase();

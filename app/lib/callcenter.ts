@@ -1,11 +1,11 @@
 import type { Socket } from 'socket.io-client';
 import {
   NAMESPACES,
+  ORDER_STATUS_BY_DELIVERY,
   isNewer,
   type CallcenterClientEvents,
   type CallcenterServerEvents,
   type DeliveryRow,
-  type DeliveryStatus,
   type OrderRow,
   type OrderStatus,
 } from '@/protocol';
@@ -48,12 +48,6 @@ export function mergeOrder(held: OrderRow | null, incoming: OrderRow): OrderRow 
   if (!held || held.orderNo !== incoming.orderNo) return incoming;
   return Date.parse(incoming.modDate) >= Date.parse(held.modDate) ? incoming : held;
 }
-
-const ORDER_STATUS_BY_DELIVERY: Partial<Record<DeliveryStatus, OrderStatus>> = {
-  picked_up: 'in_delivery',
-  delivered: 'delivered',
-  cancelled: 'cancelled',
-};
 
 /**
  * The order's status as the screen shows it. The server changes the order in the same commit as

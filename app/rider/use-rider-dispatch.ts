@@ -1,6 +1,7 @@
 'use client';
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import {
+  isCarried,
   rowsToRepair,
   type DeliverySnapshot,
   createRowStore,
@@ -154,7 +155,7 @@ export function useRiderDispatch(user: SessionUser) {
       setLoadError(null);
       const listed = new Set(rows.map((r) => r.deliverySeq));
       const missing = [...store.values()].filter(
-        (r) => r.riderId === riderId && (r.status === 'assigned' || r.status === 'picked_up') && !listed.has(r.deliverySeq),
+        (r) => r.riderId === riderId && isCarried(r.status) && !listed.has(r.deliverySeq),
       );
       for (const r of missing) {
         // An event may have made it ours after the list was read: ask before dropping it.
@@ -274,7 +275,7 @@ export function useRiderDispatch(user: SessionUser) {
       .filter(
         (r) =>
           r.riderId === riderId &&
-          (r.status === 'assigned' || r.status === 'picked_up' || new Date(r.deliveredAt ?? r.cancelledAt ?? 0).toDateString() === today),
+          (isCarried(r.status) || new Date(r.deliveredAt ?? r.cancelledAt ?? 0).toDateString() === today),
       )
       .slice(-MAX_CACHED_ROWS);
     try {

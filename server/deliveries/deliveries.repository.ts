@@ -1,6 +1,6 @@
 import type { Db } from '../db/database';
 import type { Prisma } from '../db/generated/client';
-import { ACTIVE_STATUSES } from '../../protocol';
+import { ACTIVE_STATUSES, CARRIED_STATUSES } from '../../protocol';
 import type { DeliveryWithRider } from './deliveries.mapper';
 
 /** A Prisma client or an interactive transaction: repositories work inside either. */
@@ -45,7 +45,7 @@ export const deliveriesRepository = {
   /** A rider's active deliveries plus those finished since `windowStart`. */
   listForRider(tx: Tx, riderId: number, windowStart: Date): Promise<DeliveryWithRider[]> {
     return tx.delivery.findMany({
-      where: { riderId, OR: [{ status: { in: ['assigned', 'picked_up'] } }, { modDate: { gte: windowStart } }] },
+      where: { riderId, OR: [{ status: { in: [...CARRIED_STATUSES] } }, { modDate: { gte: windowStart } }] },
       include: withRider,
       orderBy: { deliverySeq: 'asc' },
     });

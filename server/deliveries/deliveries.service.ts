@@ -1,5 +1,7 @@
-import type {
-  DeliveryRow,
+import {
+  CARRIED_STATUSES,
+  ORDER_STATUS_BY_DELIVERY,
+  type DeliveryRow,
   DeliveryStatus,
   DeliverySyncResponse,
   DeliveryTimelineEntry,
@@ -94,7 +96,7 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
   async function refreshRider(tx: Tx, riderId: number, at: Date): Promise<RiderRow | null> {
     const rider = await tx.rider.findUnique({ where: { id: riderId } });
     if (!rider || rider.status === 'off') return null;
-    const active = await tx.delivery.count({ where: { riderId, status: { in: ['assigned', 'picked_up'] } } });
+    const active = await tx.delivery.count({ where: { riderId, status: { in: [...CARRIED_STATUSES] } } });
     const status = active > 0 ? 'busy' : 'idle';
     if (status === rider.status) return null;
     const updated = await tx.rider.update({ where: { id: riderId }, data: { status, modDate: at, version: { increment: 1 } } });
@@ -154,8 +156,7 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
           note: t.note ?? null,
           at,
         });
-        const orderStatus =
-          t.status === 'cancelled' ? 'cancelled' : t.status === 'delivered' ? 'delivered' : t.status === 'picked_up' ? 'in_delivery' : null;
+        const orderStatus = ORDER_STATUS_BY_DELIVERY[t.status];
         let order: OrderRow | null = null;
         if (orderStatus) {
           const o = await tx.order.update({

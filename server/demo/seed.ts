@@ -1,6 +1,6 @@
 import type { Db } from '../db/database';
 import { hashPassword } from '../auth/password';
-import type { DeliveryStatus } from '../../protocol';
+import { CARRIED_STATUSES, ORDER_STATUS_BY_DELIVERY, type DeliveryStatus } from '../../protocol';
 import { DEMO_ACCOUNTS, DEMO_CENTERS, fakeOrder, newOrderNo, personName } from './data';
 import { createRandom } from './random';
 
@@ -102,7 +102,7 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
           customerAddress: o.customerAddress,
           items: o.items,
           totalWon: o.totalWon,
-          status: status === 'cancelled' ? ('cancelled' as const) : status === 'delivered' ? ('delivered' as const) : status === 'picked_up' ? ('in_delivery' as const) : ('placed' as const),
+          status: ORDER_STATUS_BY_DELIVERY[status] ?? 'placed',
           createdAt,
           modDate: createdAt,
           ...(status === 'cancelled' ? { cancelledAt: createdAt, cancelReason: 'Customer cancelled' } : {}),
@@ -159,7 +159,7 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
       await tx.deliveryEvent.createMany({ data: events });
       // Riders carrying an active delivery are busy.
       await tx.rider.updateMany({
-        where: { deliveries: { some: { status: { in: ['assigned', 'picked_up'] } } } },
+        where: { deliveries: { some: { status: { in: [...CARRIED_STATUSES] } } } },
         data: { status: 'busy' },
       });
       return { centers: centers.length, riders: ridersPerCenter * centers.length, deliveries: created.length, seeded: true };

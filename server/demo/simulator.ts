@@ -1,3 +1,4 @@
+import { ACTIVE_STATUSES, CARRIED_STATUSES } from '../../protocol';
 import type { Db } from '../db/database';
 import type { DeliveriesService } from '../deliveries/deliveries.service';
 import { AppError } from '../errors';
@@ -71,13 +72,13 @@ export function createSimulator(opts: SimulatorOptions) {
     }
 
     const active = await db.delivery.findMany({
-      where: { status: { in: ['waiting', 'assigned', 'picked_up'] }, OR: [{ riderId: null }, { rider: { userId: null } }] },
+      where: { status: { in: [...ACTIVE_STATUSES] }, OR: [{ riderId: null }, { rider: { userId: null } }] },
       select: { deliverySeq: true, status: true, centerId: true, modDate: true, version: true },
     });
     // Riders who sign in (the demo rider) work their own deliveries: the simulator leaves them be.
     const riders = await db.rider.findMany({
       where: { status: { not: 'off' }, userId: null },
-      select: { id: true, centerId: true, status: true, _count: { select: { deliveries: { where: { status: { in: ['assigned', 'picked_up'] } } } } } },
+      select: { id: true, centerId: true, status: true, _count: { select: { deliveries: { where: { status: { in: [...CARRIED_STATUSES] } } } } } },
     });
     const load = new Map(riders.map((r) => [r.id, r._count.deliveries]));
 

@@ -42,11 +42,18 @@ export async function readSnapshots(
   });
   const entry = (r: (typeof rows)[number]): SnapshotEntry => [r.deliverySeq, r.modDate.getTime(), r.version, statusCode(r.status)];
   const riders = await db.rider.findMany({ where: { centerId, userId: { not: null } }, select: { id: true, userId: true } });
+  const byRider = new Map<number, SnapshotEntry[]>();
+  for (const r of rows) {
+    if (r.riderId === null) continue;
+    const list = byRider.get(r.riderId) ?? [];
+    list.push(entry(r));
+    byRider.set(r.riderId, list);
+  }
   return {
     center: { centerId, asOf, since, rows: rows.map(entry) },
     riders: riders.map((r) => ({
       userId: r.userId!,
-      snapshot: { centerId, asOf, since, riderId: r.id, rows: rows.filter((d) => d.riderId === r.id).map(entry) },
+      snapshot: { centerId, asOf, since, riderId: r.id, rows: byRider.get(r.id) ?? [] },
     })),
   };
 }

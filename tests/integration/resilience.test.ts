@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTIVE_STATUSES, statusCode, type DeliverySnapshot, type SnapshotEntry } from '../../protocol';
+import { isActive, statusCode, type DeliverySnapshot, type SnapshotEntry } from '../../protocol';
 import { createLocalLock, createRedisLock } from '../../server/jobs/lock';
 import { readSnapshot } from '../../server/snapshot/snapshot.job';
 import { createTestDelivery, startTestApp, type TestApp } from '../support/app';
@@ -217,10 +217,10 @@ describe.each(BACKENDS)('resilience on $name', (backend) => {
       const snap = snapshots[0]!;
       const dbRows = await t.db.prisma.delivery.findMany({ where: { centerId }, orderBy: { deliverySeq: 'asc' } });
       const entry = (r: (typeof dbRows)[number]): SnapshotEntry => [r.deliverySeq, r.modDate.getTime(), r.version, statusCode(r.status)];
-      const active = dbRows.filter((r) => ACTIVE_STATUSES.includes(r.status));
+      const active = dbRows.filter((r) => isActive(r.status));
       expect(active.length).toBeGreaterThan(0);
       for (const r of active) expect(snap.rows).toContainEqual(entry(r));
-      const expected = dbRows.filter((r) => ACTIVE_STATUSES.includes(r.status) || r.modDate.getTime() >= snap.since).map(entry);
+      const expected = dbRows.filter((r) => isActive(r.status) || r.modDate.getTime() >= snap.since).map(entry);
       expect(snap.rows).toEqual(expected);
       expect(snap.rows).toContainEqual(entry(dbRows.find((r) => r.deliverySeq === never)!));
     } finally {
