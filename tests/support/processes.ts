@@ -40,7 +40,8 @@ function track(child: ChildProcess, kind: 'group' | 'process') {
 
 /** A program on PATH, or a clear error naming what to install. */
 export function requireTool(name: string, install: string): string {
-  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  // nginx lives in /usr/sbin, which is not on every user's PATH.
+  const found = spawnSync('sh', ['-c', `PATH="$PATH:/usr/sbin:/sbin" command -v ${name}`], { encoding: 'utf8' });
   const file = found.stdout.trim();
   if (found.status !== 0 || !file) {
     throw new Error(`${name} is not installed: this test needs it (${install}). .ci/run installs it on a fresh machine.`);
