@@ -180,8 +180,10 @@ export function createApplication(deps: AppDeps) {
     retention.start();
   }
 
-  const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis);
-  const loginLimit = createRateLimit('login', 10, 60, deps.redis);
+  // Rate-limit counters live beside the deployment's stream when one is named (tests, several deployments on one Redis).
+  const rlPrefix = deps.redisStream ? `${deps.redisStream}:rl` : undefined;
+  const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis, rlPrefix);
+  const loginLimit = createRateLimit('login', 10, 60, deps.redis, rlPrefix);
   router.get('/api/health', async () => {
     await db.$queryRaw`SELECT 1`;
     return { status: 'ok' };
