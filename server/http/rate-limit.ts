@@ -9,7 +9,14 @@ import { AppError } from '../errors';
  */
 export function createRateLimit(name: string, points: number, durationSec: number, redis?: Redis, redisPrefix = 'dd:rl') {
   const limiter: RateLimiterAbstract = redis
-    ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `${redisPrefix}:${name}`, points, duration: durationSec })
+    ? new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: `${redisPrefix}:${name}`,
+        points,
+        duration: durationSec,
+        // While Redis is down or refusing writes, count in this process instead of refusing service.
+        insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points, duration: durationSec }),
+      })
     : new RateLimiterMemory({ keyPrefix: name, points, duration: durationSec });
   return async (key: string): Promise<void> => {
     try {

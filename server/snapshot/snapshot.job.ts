@@ -13,6 +13,8 @@ export interface SnapshotJobOptions {
   logger: Logger;
   intervalMs: number;
   now?: () => number;
+  /** Only the cluster's job owner broadcasts (see jobs/leadership.ts). */
+  leader?: () => boolean;
   onRun?: (stats: SnapshotRunStats) => void;
 }
 
@@ -94,7 +96,15 @@ export function createSnapshotJob(opts: SnapshotJobOptions) {
     return stats;
   }
 
-  const job = createPeriodicJob({ name: 'snapshot', intervalMs: opts.intervalMs, lock: opts.lock, logger: opts.logger, run: broadcast, now });
+  const job = createPeriodicJob({
+    name: 'snapshot',
+    intervalMs: opts.intervalMs,
+    lock: opts.lock,
+    logger: opts.logger,
+    run: broadcast,
+    now,
+    ...(opts.leader ? { leader: opts.leader } : {}),
+  });
 
   return {
     /** Run now, outside the schedule and its lock (operators and tests). */
