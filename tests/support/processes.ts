@@ -237,7 +237,7 @@ export interface NodeSpec {
   port: number;
   /** A faketime offset such as '+10s' or '-7s'; undefined runs on the machine's clock. */
   skew?: string;
-  /** WORKERS=N for the node (a primary forking N workers), when set. */
+  /** WORKERS=N for the node (a primary forking N workers); 1 when unset. */
   workers?: number;
 }
 
@@ -303,7 +303,8 @@ export function createServerNode(spec: NodeSpec, env: Record<string, string>): S
         ...env,
         PORT: String(spec.port),
         HOST: '127.0.0.1',
-        ...(spec.workers ? { WORKERS: String(spec.workers) } : {}),
+        // One process per node unless the topology asks for workers (WORKERS defaults to one per core).
+        WORKERS: String(spec.workers ?? 1),
       },
     });
     child = c;
