@@ -21,7 +21,9 @@ export function createStreamsAdapter(
   const { sessionTtlMs, ...adapterOpts } = opts;
   const base = createAdapter(redis, adapterOpts);
   let failing = false;
-  return (nsp: Namespace) => {
+  // Socket.IO calls this with `new`: a plain function (an arrow function cannot be constructed)
+  // that returns the adapter object, as the library's own factory does.
+  return function streamsAdapter(nsp: Namespace) {
     const adapter = base(nsp);
     adapter.persistSession = (session: { pid: string }) => {
       const value = Buffer.from(encode(session)).toString('base64');

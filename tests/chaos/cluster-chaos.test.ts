@@ -194,7 +194,12 @@ describe.each(TOPOLOGIES)('cluster chaos: $name', (topology) => {
       SESSION_SECRET: SECRET,
       SERVE_PAGES: 'off',
       DEMO_SEED: 'off',
-      SIMULATOR: 'off',
+      // The simulator runs once per cluster (on the job owner) and moves to another node when
+      // its owner dies: its changes come on top of the commands driven below.
+      SIMULATOR: 'on',
+      SIMULATOR_ORDERS_PER_MIN: '300',
+      SIMULATOR_TICK_MS: '500',
+      SIMULATOR_PACE: '0.02',
       SNAPSHOT_INTERVAL_MS: String(SNAPSHOT_INTERVAL_MS),
       LOG_LEVEL: 'warn',
     };
