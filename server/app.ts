@@ -187,10 +187,12 @@ export function createApplication(deps: AppDeps) {
     return { status: 'ok' };
   });
   /** Settings the screens need; nothing secret. */
-  router.get('/api/settings', async () => ({
-    lateAfterMinutes: deps.lateAfterMinutes ?? 30,
-    snapshotIntervalMs,
-  }));
+  router.get('/api/settings', () =>
+    Promise.resolve({
+      lateAfterMinutes: deps.lateAfterMinutes ?? 30,
+      snapshotIntervalMs,
+    }),
+  );
   registerAuthRoutes(router, { auth, loginLimit, secureCookies: deps.secureCookies ?? false });
   registerDeliveryRoutes(router, { auth, centers, deliveries });
   registerRiderRoutes(router, { auth, riders });
@@ -222,7 +224,7 @@ export function createApplication(deps: AppDeps) {
         stopMonitor();
         void snapshot.stop();
         void retention.stop();
-        io.close(() => resolve());
+        void io.close(() => resolve());
         httpServer.closeAllConnections?.();
       });
       return closing;
