@@ -41,12 +41,12 @@ const PORT_RANGE = [4200, 4299] as const;
 const SNAPSHOT_INTERVAL_MS = 3000;
 const MIN_CHANGES = 2000;
 const MIN_RUN_MS = 30_000;
-const MAX_RUN_MS = 110_000;
+const MAX_RUN_MS = 150_000;
 const KILL_AT_MS = 8_000;
 const KILL_DOWN_MS = 2_000;
 const REDIS_AT_MS = 18_000;
 const REDIS_DOWN_MS = 3_000;
-const DRIVERS = 12;
+const DRIVERS = 16;
 const DISPATCHERS_PER_CENTER = 4; // 2 websocket + 1 polling through nginx, 1 websocket straight to a node
 const HQ_CLIENTS = 3; // websocket and polling through nginx, websocket straight to a node
 const RIDERS_PER_CENTER = 3;
@@ -69,6 +69,14 @@ const TOPOLOGIES: Topology[] = [
       { name: 'node-c' },
     ],
     kill: 'node',
+  },
+  {
+    name: '2 nodes x 2 workers (WORKERS=2) behind nginx, clocks +10 s / -7 s',
+    nodes: [
+      { name: 'node-a', skew: '+10s', workers: 2 },
+      { name: 'node-b', skew: '-7s', workers: 2 },
+    ],
+    kill: 'worker',
   },
 ];
 
@@ -107,6 +115,9 @@ interface Follower {
   rider?: { riderId: number; repaired: { resync: number; snapshot: number; loaded: boolean } };
   connects: number;
   connectErrors: number;
+  /** When the last delivery event and the last snapshot digest arrived (for failure reports). */
+  lastEventAt: number;
+  lastSnapshotAt: number;
 }
 
 /**
@@ -258,8 +269,10 @@ describe.each(TOPOLOGIES)('cluster chaos: $name', (topology) => {
     const base = via === 'nginx' ? nginx!.url : nodes.find((n) => n.spec.name === via)!.url;
     const socket = connect(base, token, transport);
     const store = createRowStore();
-    const f: Follower = { name, role, via, transport, socket, store, centerIds: ids, connects: 0, connectErrors: 0 };
+    const f: Follower = { name, role, via, transport, socket, store, centerIds: ids, connects: 0, connectErrors: 0, lastEventAt: 0, lastSnapshotAt: 0 };
     socket.on('connect', () => (f.connects += 1));
+    for (const e of DELIVERY_EVENTS) socket.on(e, () => (f.lastEventAt = Date.now()));
+    socket.on('deliveries:snapshot', () => (f.lastSnapshotAt = Date.now()));
     socket.on('connect_error', () => (f.connectErrors += 1));
     if (role === 'rider') {
       f.rider = { riderId: riderId!, repaired: followRider(socket, store, riderId!) };
@@ -573,7 +586,11 @@ describe.each(TOPOLOGIES)('cluster chaos: $name', (topology) => {
       for (const [i, f] of followers.entries()) {
         if (divergent[i] === 0) continue;
         const d = diff(f, truth);
-        console.log(`diverged ${f.name} (${f.role} via ${f.via}, ${f.transport}): ${d.count} rows, connected=${f.socket.connected}\n  ${d.examples.join('\n  ')}`);
+        const ago = (t: number) => (t ? `${((Date.now() - t) / 1000).toFixed(1)} s ago` : 'never');
+        console.log(
+          `diverged ${f.name} (${f.role} via ${f.via}, ${f.transport}): ${d.count} rows, connected=${f.socket.connected} id=${f.socket.id} recovered=${f.socket.recovered}, ` +
+            `${f.connects} connects, last event ${ago(f.lastEventAt)}, last snapshot ${ago(f.lastSnapshotAt)}, sync ${JSON.stringify(f.sync?.status() ?? f.rider?.repaired)}\n  ${d.examples.join('\n  ')}`,
+        );
       }
       if (divergentRows > 0 || dead.length > 0) for (const n of nodes) console.log(n.tail());
 
