@@ -118,6 +118,7 @@ interface Follower {
   /** When the last delivery event and the last snapshot digest arrived (for failure reports). */
   lastEventAt: number;
   lastSnapshotAt: number;
+  lastDisconnect: string;
 }
 
 /**
@@ -269,11 +270,19 @@ describe.each(TOPOLOGIES)('cluster chaos: $name', (topology) => {
     const base = via === 'nginx' ? nginx!.url : nodes.find((n) => n.spec.name === via)!.url;
     const socket = connect(base, token, transport);
     const store = createRowStore();
-    const f: Follower = { name, role, via, transport, socket, store, centerIds: ids, connects: 0, connectErrors: 0, lastEventAt: 0, lastSnapshotAt: 0 };
+    const f: Follower = { name, role, via, transport, socket, store, centerIds: ids, connects: 0, connectErrors: 0, lastEventAt: 0, lastSnapshotAt: 0, lastDisconnect: '' };
     socket.on('connect', () => (f.connects += 1));
     for (const e of DELIVERY_EVENTS) socket.on(e, () => (f.lastEventAt = Date.now()));
     socket.on('deliveries:snapshot', () => (f.lastSnapshotAt = Date.now()));
-    socket.on('connect_error', () => (f.connectErrors += 1));
+    socket.on('connect_error', (err) => {
+      f.connectErrors += 1;
+      f.lastDisconnect = `connect_error ${err.message}`;
+    });
+    socket.on('disconnect', (reason) => {
+      f.lastDisconnect = reason;
+      // The server closed it on purpose: Socket.IO does not retry that itself; the screens do.
+      if (reason === 'io server disconnect') socket.connect();
+    });
     if (role === 'rider') {
       f.rider = { riderId: riderId!, repaired: followRider(socket, store, riderId!) };
     } else {
@@ -367,12 +376,12 @@ describe.each(TOPOLOGIES)('cluster chaos: $name', (topology) => {
       const notReady = () => [
         ...followers
           .filter((f) => !f.socket.connected || (f.rider ? !f.rider.repaired.loaded : f.store.rows.size === 0 || f.sync?.status().link !== 'live'))
-          .map((f) => `${f.name} (${f.via}, ${f.transport}, connected=${f.socket.connected}, ${f.connectErrors} connect errors)`),
+          .map((f) => `${f.name} (${f.via}, ${f.transport}, connected=${f.socket.connected}, ${f.connects} connects, ${f.connectErrors} connect errors, last: ${f.lastDisconnect || 'none'})`),
         ...desks.filter((d) => !d.socket.connected).map((d) => `desk ${d.via} c${d.centerId}`),
       ];
-      const loadDeadline = Date.now() + 30_000;
+      const loadDeadline = Date.now() + 60_000;
       while (notReady().length > 0) {
-        if (Date.now() > loadDeadline) throw new Error(`clients did not connect and load in 30 s: ${notReady().join(', ')}`);
+        if (Date.now() > loadDeadline) throw new Error(`clients did not connect and load in 60 s: ${notReady().join(', ')}`);
         await sleep(100);
       }
 
@@ -588,7 +597,7 @@ describe.each(TOPOLOGIES)('cluster chaos: $name', (topology) => {
         const d = diff(f, truth);
         const ago = (t: number) => (t ? `${((Date.now() - t) / 1000).toFixed(1)} s ago` : 'never');
         console.log(
-          `diverged ${f.name} (${f.role} via ${f.via}, ${f.transport}): ${d.count} rows, connected=${f.socket.connected} id=${f.socket.id} recovered=${f.socket.recovered}, ` +
+          `diverged ${f.name} (${f.role} via ${f.via}, ${f.transport}): ${d.count} rows, connected=${f.socket.connected} id=${f.socket.id} recovered=${f.socket.recovered} last disconnect=${f.lastDisconnect || 'none'}, ` +
             `${f.connects} connects, last event ${ago(f.lastEventAt)}, last snapshot ${ago(f.lastSnapshotAt)}, sync ${JSON.stringify(f.sync?.status() ?? f.rider?.repaired)}\n  ${d.examples.join('\n  ')}`,
         );
       }
