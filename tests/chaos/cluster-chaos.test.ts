@@ -206,12 +206,11 @@ describe.each(TOPOLOGIES)('cluster chaos: $name', (topology) => {
       SESSION_SECRET: SECRET,
       SERVE_PAGES: 'off',
       DEMO_SEED: 'off',
-      // The simulator runs once per cluster (on the job owner) and moves to another node when
-      // its owner dies: its changes come on top of the commands driven below.
-      SIMULATOR: 'on',
-      SIMULATOR_ORDERS_PER_MIN: '300',
-      SIMULATOR_TICK_MS: '500',
-      SIMULATOR_PACE: '0.02',
+      // Every change comes from the commands driven below, so the traffic can be stopped before
+      // clients are compared with the database. (A running cluster's simulator cannot be stopped
+      // from outside, and a database that keeps moving cannot be compared with at an instant: one
+      // run with it on ended with 8 rows in flight at the deadline, events still arriving.)
+      SIMULATOR: 'off',
       SNAPSHOT_INTERVAL_MS: String(SNAPSHOT_INTERVAL_MS),
       LOG_LEVEL: 'warn',
     };
