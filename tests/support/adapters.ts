@@ -44,8 +44,8 @@ export interface Adapter {
 
 export const memory: Adapter = {
   name: 'memory',
-  async open() {
-    return { deps: {}, dispose: async () => undefined };
+  open() {
+    return Promise.resolve({ deps: {}, dispose: () => Promise.resolve() });
   },
 };
 
