@@ -59,14 +59,18 @@ export function privateRedis(port: number) {
 }
 
 /**
- * A TCP proxy in front of PostgreSQL that a test can cut (existing connections dropped, new ones
- * refused) and restore on the same port.
+ * A TCP proxy (in front of PostgreSQL, or a stand-in for a load balancer) that a test can cut
+ * (existing connections dropped, new ones refused), restore on the same port, or point at
+ * another target for new connections.
  */
 export function tcpProxy(targetPort: number, port: number) {
   let server: net.Server | undefined;
   const open = new Set<net.Socket>();
   return {
     port,
+    retarget(next: number) {
+      targetPort = next;
+    },
     async start() {
       server = net.createServer((client) => {
         const upstream = net.connect(targetPort, '127.0.0.1');
