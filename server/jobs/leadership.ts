@@ -26,7 +26,7 @@ function createState(logger: Logger, describe: string) {
       logger.info({ leadership: describe }, next ? 'this process now runs the cluster jobs' : 'this process no longer runs the cluster jobs');
       for (const l of listeners) l(next);
     },
-    onChange(l: (leader: boolean) => void) {
+    onChange: (l: (leader: boolean) => void) => {
       listeners.add(l);
       return () => void listeners.delete(l);
     },
