@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { AppDeps } from '../../server/app';
+import { BACKENDS, type Backend } from './backends';
 
 /** The Redis server tests use (the system one); each run keeps to its own stream and key prefix. */
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -43,9 +44,7 @@ export interface Adapter {
 
 export const memory: Adapter = {
   name: 'memory',
-  async open() {
-    return { deps: {}, dispose: async () => undefined };
-  },
+  open: () => Promise.resolve({ deps: {}, dispose: () => Promise.resolve() }),
 };
 
 /** Socket.IO's Redis Streams adapter on the system Redis, with a stream of its own per run. */
@@ -66,3 +65,8 @@ export const redisStreams: Adapter = {
 
 /** The realtime and resilience suites run through each adapter. */
 export const ADAPTERS: Adapter[] = [memory, redisStreams];
+
+/** Every database with every adapter: the realtime and resilience suites run on each pair. */
+export const SUITE_MATRIX: { name: string; backend: Backend; adapter: Adapter }[] = BACKENDS.flatMap((backend) =>
+  ADAPTERS.map((adapter) => ({ name: `${backend.name} + ${adapter.name}`, backend, adapter })),
+);
