@@ -80,6 +80,11 @@ export function Dashboard() {
     s.on('connect_error', (err) => {
       if (err.message === 'unauthorized') window.location.replace('/login');
     });
+    // The server ends sockets on purpose when the session ends or the user's rights change:
+    // connect again, to be authorized afresh (or sent to the login page).
+    s.on('disconnect', (reason) => {
+      if (reason === 'io server disconnect') s.connect();
+    });
     setSocket(s);
     return () => {
       s.disconnect();

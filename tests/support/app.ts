@@ -1,5 +1,5 @@
 import { io as ioc, type Socket } from 'socket.io-client';
-import type { Ack, Role, SessionUser } from '../../protocol';
+import { API_KEY_SCOPES, type Ack, type ApiKeyScope, type Role, type SessionUser } from '../../protocol';
 import { createApplication, type Application } from '../../server/app';
 import { createApiKey } from '../../server/auth/apikeys';
 import { hashPassword } from '../../server/auth/password';
@@ -31,7 +31,8 @@ export interface TestApp {
   connect(namespace: string, token: string | undefined, opts?: Parameters<typeof ioc>[1]): Promise<Socket>;
   /** A new user of a role, member of the given centers (and a rider profile for riders). */
   createUser(role: Role, centerIds: number[]): Promise<{ user: SessionUser; token: string }>;
-  apiKey(name?: string): Promise<string>;
+  /** A new API key; every scope unless others are named. */
+  apiKey(name?: string, scopes?: readonly ApiKeyScope[]): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -97,11 +98,11 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
         },
       });
       const token = await t.token(u.email);
-      const user = (await app.services.auth.authenticate(token))!;
+      const user = (await app.services.auth.authenticate(token))!.user;
       return { user, token };
     },
-    async apiKey(name = 'test-service') {
-      return (await createApiKey(db.prisma, name)).key;
+    async apiKey(name = 'test-service', scopes = API_KEY_SCOPES) {
+      return (await createApiKey(db.prisma, name, scopes)).key;
     },
     async close() {
       for (const s of sockets) s.disconnect();
