@@ -84,6 +84,8 @@ export interface AppDeps {
   tokenTtlSeconds?: number;
   /** Development mode (looser CSP for React's dev tools). */
   dev?: boolean;
+  /** Commands one socket may send per second (default 30). */
+  commandsPerSecond?: number;
 }
 
 export type Application = ReturnType<typeof createApplication>;
@@ -230,10 +232,11 @@ export function createApplication(deps: AppDeps) {
   const services = { auth, centers, deliveries, riders, chat, orders, publish, keys };
 
   const commandDeps = { logger, metrics };
-  secureNamespace(ns.dispatch, NAMESPACES.dispatch, { auth, metrics });
-  secureNamespace(ns.chat, NAMESPACES.chat, { auth, metrics });
-  secureNamespace(ns.callcenter, NAMESPACES.callcenter, { auth, metrics });
-  secureNamespace(ns.monitor, NAMESPACES.monitor, { auth, metrics });
+  const secure = { auth, metrics, ...(deps.commandsPerSecond ? { commandsPerSecond: deps.commandsPerSecond } : {}) };
+  secureNamespace(ns.dispatch, NAMESPACES.dispatch, secure);
+  secureNamespace(ns.chat, NAMESPACES.chat, secure);
+  secureNamespace(ns.callcenter, NAMESPACES.callcenter, secure);
+  secureNamespace(ns.monitor, NAMESPACES.monitor, secure);
   registerDispatchHandlers(ns.dispatch, { ...commandDeps, centers, deliveries, riders });
   registerChatHandlers(ns.chat, { ...commandDeps, chat });
   registerCallcenterHandlers(ns.callcenter, { ...commandDeps, orders });

@@ -18,11 +18,11 @@ export const sessionRoom = (sid: string) => `session:${sid}`;
  * this namespace, and answer a socket that floods commands with `rate_limited` instead of running
  * them. A fresh token costs no database read; an expired or stale one is renewed from the database.
  */
-export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { auth: AuthService; metrics: Metrics }): void {
+export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { auth: AuthService; metrics: Metrics; commandsPerSecond?: number }): void {
   const known = new Set<string>(CLIENT_COMMANDS[name]);
   /** Metric labels come only from the catalogue: a client's made-up event names become `other`. */
   const label = (event: unknown) => (typeof event === 'string' && known.has(event) ? event : 'other');
-  const limiter = new RateLimiterMemory({ keyPrefix: `sock:${name}`, points: COMMANDS_PER_SECOND, duration: 1 });
+  const limiter = new RateLimiterMemory({ keyPrefix: `sock:${name}`, points: deps.commandsPerSecond ?? COMMANDS_PER_SECOND, duration: 1 });
   nsp.use((socket: Socket, next) => {
     const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     const token = typeof fromAuth === 'string' ? fromAuth : readCookie(socket.handshake.headers.cookie, SESSION_COOKIE);

@@ -1,6 +1,6 @@
 import { io as ioc, type Socket } from 'socket.io-client';
 import { API_KEY_SCOPES, type Ack, type ApiKeyScope, type Role, type SessionUser } from '../../protocol';
-import { createApplication, type Application } from '../../server/app';
+import { createApplication, type AppDeps, type Application } from '../../server/app';
 import { createApiKey } from '../../server/auth/apikeys';
 import { hashPassword } from '../../server/auth/password';
 import type { Database } from '../../server/db/database';
@@ -19,6 +19,8 @@ export interface TestAppOptions {
   snapshotIntervalMs?: number;
   /** Socket ids that must miss a delivery event (fault injection). */
   lossInjector?: (event: string) => string[];
+  /** More application options (origins, proxies, limits, token life). */
+  app?: Partial<Omit<AppDeps, 'db' | 'logger' | 'sessionSecret'>>;
 }
 
 export interface TestApp {
@@ -49,6 +51,7 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     apiRatePerSecond: opts.apiRatePerSecond ?? 1000,
     snapshotIntervalMs: opts.snapshotIntervalMs ?? 0,
     ...(opts.lossInjector ? { lossInjector: opts.lossInjector } : {}),
+    ...opts.app,
   });
   const port = await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
