@@ -202,6 +202,10 @@ export function createApplication(deps: AppDeps) {
     revocations.markUserStale(m.data.userId, m.data.atMs);
     refreshLocalUser(m.data.userId);
   });
+  /** Tell the other nodes (only a cluster adapter has any; the in-memory one would just warn). */
+  const tellOtherNodes = (event: string, msg: unknown) => {
+    if (deps.redis) io.serverSideEmit(event, msg);
+  };
   const auth = createAuthService({
     db,
     signer: createTokenSigner(deps.sessionSecret, tokenTtl),
@@ -209,11 +213,11 @@ export function createApplication(deps: AppDeps) {
     events: {
       sessionsRevoked(_userId, sids) {
         endLocalSessions(sids);
-        io.serverSideEmit('auth:revoked', { sids });
+        tellOtherNodes('auth:revoked', { sids });
       },
       userChanged(userId, atMs) {
         refreshLocalUser(userId);
-        io.serverSideEmit('auth:stale', { userId, atMs });
+        tellOtherNodes('auth:stale', { userId, atMs });
       },
     },
   });
@@ -294,6 +298,7 @@ export function createApplication(deps: AppDeps) {
     httpServer,
     io,
     ns,
+    routes: router.list,
     services,
     metrics,
     snapshot,

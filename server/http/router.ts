@@ -83,7 +83,10 @@ function isResult(v: unknown): v is RouteResult {
 export function createRouter(logger: Logger, origins: OriginPolicy = { allowed: [] }) {
   const routes: Route[] = [];
 
+  const declared: { method: string; path: string }[] = [];
+
   function add(method: string, path: string, handler: Handler) {
+    declared.push({ method, path });
     const keys: string[] = [];
     const pattern = new RegExp(
       '^' + path.replace(/:([a-zA-Z]+)/g, (_m, k: string) => (keys.push(k), '([^/]+)')) + '/?$',
@@ -154,6 +157,8 @@ export function createRouter(logger: Logger, origins: OriginPolicy = { allowed: 
   return {
     get: (path: string, h: Handler) => add('GET', path, h),
     post: (path: string, h: Handler) => add('POST', path, h),
+    /** Every route as declared (the authorization matrix checks each one). */
+    list: () => [...declared],
     handle,
   };
 }
