@@ -56,13 +56,12 @@ export function createApiKeyVerifier(db: Db, logger: Logger, opts: ApiKeyVerifie
   const touched = new Map<number, number>();
   const MAX_CACHED = 10_000;
 
-  async function load(key: string, prefix: string, hash: string): Promise<ApiKeyInfo | null> {
+  async function load(prefix: string, hash: string): Promise<ApiKeyInfo | null> {
     const row = await db.apiKey.findUnique({ where: { prefix } });
     if (!row || row.revokedAt) return null;
     const a = Buffer.from(hash, 'hex');
     const b = Buffer.from(row.keyHash, 'hex');
     if (a.length !== b.length || !timingSafeEqual(a, b)) return null;
-    void key;
     return { id: row.id, name: row.name, prefix: row.prefix, scopes: scopesOf(row.scopes) };
   }
 
@@ -84,7 +83,7 @@ export function createApiKeyVerifier(db: Db, logger: Logger, opts: ApiKeyVerifie
       let info: ApiKeyInfo | null;
       if (hit && hit.until > now()) info = hit.info;
       else {
-        info = await load(key, m[1]!, hash);
+        info = await load(m[1]!, hash);
         if (cache.size >= MAX_CACHED) cache.clear();
         cache.set(hash, { info, until: now() + cacheMs });
       }
