@@ -163,6 +163,8 @@ export function createApplication(deps: AppDeps) {
       else connectionsByIp.set(ip, n);
     });
   });
+  /** The in-memory adapter's class: any other adapter (Redis, cluster) reaches other nodes. */
+  const singleNodeAdapter = io.of('/').adapter.constructor;
   if (deps.redis) {
     const stream = deps.redisStream ?? 'dd:events';
     io.adapter(createAdapter(deps.redis, { streamName: stream, sessionKeyPrefix: `${stream}:session:`, maxLen: 100_000 }));
@@ -204,7 +206,7 @@ export function createApplication(deps: AppDeps) {
   });
   /** Tell the other nodes (only a cluster adapter has any; the in-memory one would just warn). */
   const tellOtherNodes = (event: string, msg: unknown) => {
-    if (deps.redis) io.serverSideEmit(event, msg);
+    if (io.of('/').adapter.constructor !== singleNodeAdapter) io.serverSideEmit(event, msg);
   };
   const auth = createAuthService({
     db,
