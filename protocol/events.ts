@@ -117,7 +117,8 @@ export const API_KEY_SCOPES = ['publish:notices', 'orders:create', 'orders:cance
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 type DeliveryEvents = { [E in DeliveryEventName]: (row: DeliveryRow) => void };
-interface Hello {
+/** What every namespace sends: the greeting after the handshake, and notices. */
+export interface Hello {
   hello: (info: { protocolVersion: number; serverTime: string; user: SessionUser }) => void;
   'notice:posted': (notice: Notice) => void;
 }

@@ -36,10 +36,16 @@ async function main(): Promise<number> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = argv[i + 1];
-    if (a === '--name' && v) (name = v), i++;
-    else if (a === '--role' && v && (ROLES as readonly string[]).includes(v)) (role = v as Role), i++;
-    else if (a === '--center' && v && /^[1-9]\d{0,9}$/.test(v)) centers.push(Number(v)), i++;
-    else if (a.startsWith('--')) {
+    if (a === '--name' && v) {
+      name = v;
+      i++;
+    } else if (a === '--role' && v && (ROLES as readonly string[]).includes(v)) {
+      role = v as Role;
+      i++;
+    } else if (a === '--center' && v && /^[1-9]\d{0,9}$/.test(v)) {
+      centers.push(Number(v));
+      i++;
+    } else if (a.startsWith('--')) {
       console.error(USAGE);
       return 2;
     } else positional.push(a);

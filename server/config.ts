@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -85,6 +86,15 @@ const envSchema = z.object({
   /** Concurrent Socket.IO connections per client address (0: unlimited). */
   MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(1_000_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Worker processes on this machine (node:cluster); default: one per core with DATABASE_URL, else 1. */
+  WORKERS: z.coerce.number().int().min(1).max(256).optional(),
+  /** Prefix of this deployment's Redis keys and stream (several deployments can share one Redis). */
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and : _ . - only')
+    .default('dd'),
+  /** How long the cluster's job lease (Redis) lives without renewal: the longest a dead owner blocks a takeover. */
+  JOB_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -111,6 +121,10 @@ export interface Config {
   allowedOrigins: string[];
   trustProxy: number;
   maxConnectionsPerIp: number;
+  /** Worker processes on this machine; 1 runs the server in this process (no primary). */
+  workers: number;
+  jobLeaseMs: number;
+  redisPrefix: string;
 }
 
 /** Parse the environment once at boot; throws ConfigError naming the first bad variable. */
@@ -124,6 +138,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(variable, `${issue?.message ?? 'invalid value'}${shown}`);
   }
   const e = parsed.data;
+  if (e.WORKERS !== undefined && e.WORKERS > 1 && !e.DATABASE_URL) {
+    throw new ConfigError(
+      'WORKERS',
+      `${e.WORKERS} workers need a PostgreSQL DATABASE_URL: the embedded database serves one process (unset WORKERS or set it to 1)`,
+    );
+  }
   return {
     env: e.NODE_ENV,
     host: e.HOST,
@@ -145,5 +165,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     allowedOrigins: [...new Set([...(e.PUBLIC_URL ? [e.PUBLIC_URL] : []), ...(e.ALLOWED_ORIGINS ?? [])])],
     trustProxy: e.TRUST_PROXY,
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
+    workers: e.WORKERS ?? (e.DATABASE_URL ? os.availableParallelism() : 1),
+    jobLeaseMs: e.JOB_LEASE_MS,
+    redisPrefix: e.REDIS_PREFIX,
   };
 }

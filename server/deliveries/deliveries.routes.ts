@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { centerIdSchema, idSchema, MAX_ID } from '../../protocol';
+import { centerIdSchema, deliverySyncRequestSchema, idSchema, MAX_ID } from '../../protocol';
 import type { SessionUser } from '../../protocol';
 import { policy, requireVisible } from '../auth/policy';
 import type { CentersService } from '../centers/centers.service';
@@ -31,11 +31,11 @@ export function registerDeliveryRoutes(router: Router, deps: { session: SessionD
     const user = await requireUser(ctx, session);
     const centerId = centerIdSchema.safeParse(ctx.params.centerId);
     if (!centerId.success) throw new AppError('bad_request', 'centerId must be a positive integer');
-    const since = z.string().datetime({ offset: true }).optional().safeParse(ctx.query.get('since') ?? undefined);
-    if (!since.success) throw new AppError('bad_request', 'since must be an ISO-8601 timestamp');
+    const sinceTx = deliverySyncRequestSchema.shape.sinceTx.safeParse(ctx.query.has('sinceTx') ? Number(ctx.query.get('sinceTx')) : undefined);
+    if (!sinceTx.success) throw new AppError('bad_request', 'sinceTx must be a watermark (the asOf of an earlier answer)');
     requireVisible(policy.seeCenter(user, centerId.data), `Center ${centerId.data}`);
     await centers.get(centerId.data);
-    return since.data ? deliveries.changedSince(centerId.data, since.data) : deliveries.listForCenter(centerId.data);
+    return sinceTx.data !== undefined ? deliveries.changedSince(centerId.data, sinceTx.data) : deliveries.listForCenter(centerId.data);
   });
 
   router.get('/api/deliveries/:seq', async (ctx) => {

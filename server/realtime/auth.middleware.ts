@@ -1,9 +1,13 @@
 import type { Namespace, Socket } from 'socket.io';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { CLIENT_COMMANDS, PROTOCOL_VERSION, SESSION_COOKIE, rooms, type NamespaceName, type SessionUser } from '../../protocol';
+import type { SocketData } from './types';
+import { CLIENT_COMMANDS, PROTOCOL_VERSION, SESSION_COOKIE, rooms, type Hello, type NamespaceName } from '../../protocol';
 import { readCookie, type AuthService } from '../auth/auth.service';
 import { policy } from '../auth/policy';
 import type { Metrics } from '../metrics';
+
+/** Any namespace's socket as the shared middleware sees it: every namespace greets with `hello`. */
+type AuthSocket = Socket<Record<string, never>, Pick<Hello, 'hello'>, Record<string, never>, SocketData>;
 
 /** Commands one socket may send per second before it is told to slow down. */
 export const COMMANDS_PER_SECOND = 30;
@@ -23,7 +27,7 @@ export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { aut
   /** Metric labels come only from the catalogue: a client's made-up event names become `other`. */
   const label = (event: unknown) => (typeof event === 'string' && known.has(event) ? event : 'other');
   const limiter = new RateLimiterMemory({ keyPrefix: `sock:${name}`, points: deps.commandsPerSecond ?? COMMANDS_PER_SECOND, duration: 1 });
-  nsp.use((socket: Socket, next) => {
+  nsp.use((socket: AuthSocket, next) => {
     const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     const token = typeof fromAuth === 'string' ? fromAuth : readCookie(socket.handshake.headers.cookie, SESSION_COOKIE);
     deps.auth.authenticate(token).then(
@@ -37,9 +41,9 @@ export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { aut
       () => next(new Error('unavailable')),
     );
   });
-  nsp.on('connection', (socket: Socket) => {
-    const user = socket.data.user as SessionUser;
-    void socket.join([rooms.user(user.id), sessionRoom(socket.data.sid as string)]);
+  nsp.on('connection', (socket: AuthSocket) => {
+    const user = socket.data.user;
+    void socket.join([rooms.user(user.id), sessionRoom(socket.data.sid)]);
     deps.metrics.sockets.inc({ namespace: name });
     socket.onAny((event: string) => {
       if (!known.has(event)) deps.metrics.unknownEvents.inc({ namespace: name });
@@ -49,8 +53,8 @@ export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { aut
         () => next(),
         () => {
           deps.metrics.commands.inc({ command: label(packet[0]), outcome: 'rate_limited' });
-          const ack = packet[packet.length - 1];
-          if (typeof ack === 'function') ack({ error: { code: 'rate_limited', message: 'Too many commands; slow down' } });
+          const ack: unknown = packet[packet.length - 1];
+          if (typeof ack === 'function') (ack as (res: unknown) => void)({ error: { code: 'rate_limited', message: 'Too many commands; slow down' } });
         },
       );
     });

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
-import { API_KEY_SCOPES, CLIENT_COMMANDS, NAMESPACES, type Ack, type ApiKeyScope, type NamespaceName } from '../../protocol';
+import { API_KEY_SCOPES, CLIENT_COMMANDS, NAMESPACES, type ApiKeyScope, type NamespaceName } from '../../protocol';
 import { ask, createTestDelivery, startTestApp, type TestApp } from '../support/app';
 import { postgres } from '../support/backends';
 
@@ -234,7 +234,7 @@ describe('authorization matrix (PostgreSQL)', () => {
             }
             const f = await fixture(row.fixture, role, target);
             const c: CellContext = { role, target, centerId: target === 'B' ? B : A, ...f };
-            const res = (await ask(socket, command, row.payload(c))) as Ack<unknown>;
+            const res = await ask<unknown>(socket, command, row.payload(c));
             const got = 'data' in res ? 'allowed' : ['not_found', 'forbidden'].includes(res.error.code) ? 'refused' : `error ${res.error.code}: ${res.error.message}`;
             if (got !== (want ? 'allowed' : 'refused')) failures.push(`${role} ${namespace} ${command} ${target}: want ${want ? 'allowed' : 'refused'}, got ${got}`);
           }

@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
-import { API_KEY_SCOPES, CLIENT_COMMANDS, ERROR_CODES, NAMESPACES, SERVER_EVENT_CATALOGUE, type Ack, type NamespaceName } from '../../protocol';
+import { API_KEY_SCOPES, CLIENT_COMMANDS, ERROR_CODES, NAMESPACES, SERVER_EVENT_CATALOGUE, type NamespaceName } from '../../protocol';
 import { ask, createTestDelivery, startTestApp, type TestApp } from '../support/app';
 import { postgres } from '../support/backends';
 
@@ -90,7 +90,7 @@ describe('fuzzing every input edge (PostgreSQL)', () => {
             fc.asyncProperty(anyPayload(), async (payload) => {
               count('socket');
               const before = WRITES.has(command) ? await digest() : '';
-              const res = (await ask(socket, command, payload)) as Ack<unknown>;
+              const res = await ask<unknown>(socket, command, payload);
               if ('error' in res) {
                 expect(ERROR_CODES).toContain(res.error.code);
                 expect(res.error.code, `${command} ${JSON.stringify(payload)}`).not.toBe('internal');

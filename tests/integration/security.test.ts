@@ -238,7 +238,7 @@ describe.each(BACKENDS)('trust boundary on $name', (backend) => {
 
   it('chat:join joins the room before reading history, so a message sent in between is not missed', async () => {
     const chat = t.app.services.chat;
-    const original = chat.history;
+    const original = chat.history.bind(chat);
     const writer = (await t.createUser('dispatcher', [A])).user;
     // A message committed right after the history was read, before the answer went out.
     chat.history = async (centerId, beforeId) => {
