@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
-import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createAdapter as createClusterAdapter } from '@socket.io/cluster-adapter';
+import { createStreamsAdapter } from './realtime/streams-adapter';
 import { Server as IoServer } from 'socket.io';
 import { z } from 'zod';
 import { NAMESPACES, rooms } from '../protocol';
@@ -104,6 +104,9 @@ export interface AppDeps {
   commandsPerSecond?: number;
 }
 
+/** How long a dropped client's session is kept for connection state recovery. */
+const RECOVERY_WINDOW_MS = 2 * 60_000;
+
 export type Application = ReturnType<typeof createApplication>;
 
 /**
@@ -157,7 +160,7 @@ export function createApplication(deps: AppDeps) {
     maxHttpBufferSize: 100_000,
     // First layer against lost events: a client back within 2 minutes gets what it missed. The
     // auth middleware still runs on a recovered connection, so an expired token is refused.
-    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: false },
+    connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: false },
     // Browsers send Origin: only allowed origins may open a socket with the user's cookie. Native
     // clients send none and authenticate with `auth.token` or the cookie header. One client
     // address holds at most `maxConnectionsPerIp` connections.
@@ -184,7 +187,7 @@ export function createApplication(deps: AppDeps) {
   const stream = deps.redisStream ?? 'dd:events';
   const nodeId = deps.nodeId ?? `${os.hostname()}:${process.pid}`;
   if (deps.redis) {
-    io.adapter(createAdapter(deps.redis, { streamName: stream, sessionKeyPrefix: `${stream}:session:`, maxLen: 100_000 }));
+    io.adapter(createStreamsAdapter(deps.redis, { streamName: stream, sessionKeyPrefix: `${stream}:session:`, sessionTtlMs: RECOVERY_WINDOW_MS, maxLen: 100_000 }, logger));
   } else if (deps.clusterWorker) {
     // No session store across workers in this adapter: a reconnect to another worker resyncs from
     // its watermark instead of recovering (README, "Scaling out").

@@ -6,6 +6,7 @@ import { hashPassword } from '../../server/auth/password';
 import type { Database } from '../../server/db/database';
 import { seedDemo } from '../../server/demo/seed';
 import { createLogger } from '../../server/logger';
+import type { Adapter } from './adapters';
 import type { Backend } from './backends';
 
 export const TEST_PASSWORD = 'test-pass';
@@ -21,6 +22,8 @@ export interface TestAppOptions {
   lossInjector?: (event: string) => string[];
   /** More application options (origins, proxies, limits, token life). */
   app?: Partial<Omit<AppDeps, 'db' | 'logger' | 'sessionSecret'>>;
+  /** Socket.IO adapter: in-memory (default) or Redis Streams on its own stream. */
+  adapter?: Adapter;
 }
 
 export interface TestApp {
@@ -43,6 +46,7 @@ let userCounter = 0;
 /** The real app on port 0 over a fresh database with a small seed; owns and removes its data. */
 export async function startTestApp(backend: Backend, opts: TestAppOptions = {}): Promise<TestApp> {
   const { db, dispose } = await backend.open();
+  const adapterRun = await (opts.adapter?.open() ?? Promise.resolve(undefined));
   await seedDemo(db.prisma, { password: TEST_PASSWORD, deliveries: opts.deliveries ?? 60, ridersPerCenter: opts.ridersPerCenter ?? 4 });
   const app = createApplication({
     db: db.prisma,
@@ -52,6 +56,7 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     snapshotIntervalMs: opts.snapshotIntervalMs ?? 0,
     ...(opts.lossInjector ? { lossInjector: opts.lossInjector } : {}),
     ...opts.app,
+    ...(adapterRun?.deps ?? {}),
   });
   const port = await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
@@ -110,6 +115,7 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     async close() {
       for (const s of sockets) s.disconnect();
       await app.close();
+      await adapterRun?.dispose();
       await dispose();
     },
   };
