@@ -50,6 +50,8 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
     server = startServerProcess({
       WORKERS: '2',
       DATABASE_URL: dbUrl,
+      // With DATABASE_URL nothing is seeded unless asked for.
+      DEMO_SEED: 'on',
       DEMO_PASSWORD: PASSWORD,
       SIMULATOR: 'on',
       SIMULATOR_ORDERS_PER_MIN: '6',
