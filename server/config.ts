@@ -56,6 +56,33 @@ const envSchema = z.object({
   COOKIE_SECURE: onOff.default(false),
   API_RATE_PER_SEC: z.coerce.number().int().min(1).max(100000).default(50),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * off: no MQTT channel for shop devices (no embedded broker, nothing published). Default on,
+   * except for several processes without MQTT_URL (then off, and on is refused).
+   */
+  MQTT: onOff.optional(),
+  /** The embedded broker's TCP port (1884: next to a system Mosquitto's 1883; 0 picks a free one). */
+  MQTT_PORT: z.coerce.number().int().min(0).max(65535).default(1884),
+  /** MQTT over WebSocket on the main port at /mqtt (embedded broker only). */
+  MQTT_WS: onOff.default(true),
+  /** An external broker (mqtt://user:pass@host:1883): the server publishes there and runs no broker. */
+  MQTT_URL: z
+    .string()
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return ['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ws:', 'wss:'].includes(u.protocol) && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    }, 'must be an mqtt://user:password@host:port URL')
+    .optional(),
+  /** With MQTT_URL: manage devices' broker accounts and ACLs through Mosquitto's dynamic security plugin. */
+  MQTT_DYNSEC: onOff.default(true),
+  /** Seconds a shop's device has to acknowledge a new order before dispatchers see it flagged. */
+  DEVICE_ACK_TIMEOUT_SEC: z.coerce.number().int().min(5).max(3600).default(60),
+  /** Number of server processes (set by the cluster launcher); >1 needs an external MQTT broker. */
+  WORKERS: z.coerce.number().int().min(1).max(256).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -78,6 +105,12 @@ export interface Config {
   sessionSecret: string | undefined;
   secureCookies: boolean;
   apiRatePerSecond: number;
+  /**
+   * The shop devices' MQTT channel: an embedded aedes broker (one process only), an external
+   * broker, or none.
+   */
+  mqtt: { mode: 'embedded'; port: number; websocket: boolean } | { mode: 'external'; url: string; dynsec: boolean } | { mode: 'off' };
+  deviceAckTimeoutSec: number;
 }
 
 /** Parse the environment once at boot; throws ConfigError naming the first bad variable. */
@@ -91,6 +124,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(variable, `${issue?.message ?? 'invalid value'}${shown}`);
   }
   const e = parsed.data;
+  const manyProcesses = (e.WORKERS ?? 1) > 1 || e.REDIS_URL !== undefined;
+  const mqttOn = e.MQTT ?? (e.MQTT_URL !== undefined || !manyProcesses);
+  if (mqttOn && !e.MQTT_URL && manyProcesses) {
+    // Devices must all reach one broker: an embedded one per process would split them.
+    throw new ConfigError('MQTT_URL', 'several server processes (WORKERS > 1 or REDIS_URL) need one external MQTT broker: set MQTT_URL, or MQTT=off');
+  }
   return {
     env: e.NODE_ENV,
     host: e.HOST,
@@ -107,5 +146,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionSecret: e.SESSION_SECRET,
     secureCookies: e.COOKIE_SECURE,
     apiRatePerSecond: e.API_RATE_PER_SEC,
+    mqtt: !mqttOn
+      ? { mode: 'off' }
+      : e.MQTT_URL
+        ? { mode: 'external', url: e.MQTT_URL, dynsec: e.MQTT_DYNSEC }
+        : { mode: 'embedded', port: e.MQTT_PORT, websocket: e.MQTT_WS },
+    deviceAckTimeoutSec: e.DEVICE_ACK_TIMEOUT_SEC,
   };
 }
