@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Server as IoServer } from 'socket.io';
-import { NAMESPACES } from '../protocol';
+import { NAMESPACES, rooms, shopsStatusRequestSchema, type ShopStatus } from '../protocol';
 import { createAuthService } from './auth/auth.service';
 import { registerAuthRoutes } from './auth/auth.routes';
 import { policy } from './auth/policy';
@@ -34,6 +34,12 @@ import { createLocalLock, type PeriodLock } from './jobs/lock';
 import { createPeriodicJob } from './jobs/periodic';
 import { pruneIdempotencyRecords } from './jobs/retention';
 import { createSnapshotJob } from './snapshot/snapshot.job';
+import { ConfigError } from './config';
+import type { ChangeNotifier } from './deliveries/deliveries.service';
+import { registerDeviceRoutes } from './devices/devices.routes';
+import { createDevicesService } from './devices/devices.service';
+import { registerShopHandlers } from './devices/shops.handlers';
+import { createMqttChannel, type MqttChannel, type MqttOptions } from './mqtt/channel';
 
 /** Everything the application needs from outside; tests inject their own. */
 export interface AppDeps {
@@ -67,6 +73,10 @@ export interface AppDeps {
   /** Requests per API key per second on the publish and order APIs. */
   apiRatePerSecond?: number;
   secureCookies?: boolean;
+  /** The shop devices' MQTT channel (embedded broker or external one); absent: no MQTT. */
+  mqtt?: MqttOptions;
+  /** Seconds a shop's device has to acknowledge a new order (default 60). */
+  deviceAckTimeoutSec?: number;
 }
 
 export type Application = ReturnType<typeof createApplication>;
@@ -127,11 +137,21 @@ export function createApplication(deps: AppDeps) {
   } as unknown as Namespaces;
 
   const publisher = createPublisher(ns, metrics, deps.lossInjector);
+  // Committed delivery changes go to Socket.IO rooms and, for shops' orders, to MQTT topics.
+  let mqtt: MqttChannel | undefined;
+  const notifier: ChangeNotifier = {
+    ...publisher.notifier,
+    deliveryChanged(row, audience) {
+      publisher.notifier.deliveryChanged(row, audience);
+      mqtt?.deliveryChanged(row);
+    },
+  };
   const auth = createAuthService(db, createTokenSigner(deps.sessionSecret));
   const centers = createCentersService(db);
   const deliveries = createDeliveriesService({
     db,
-    notifier: publisher.notifier,
+    notifier,
+    ...(deps.deviceAckTimeoutSec !== undefined ? { deviceAckTimeoutSec: deps.deviceAckTimeoutSec } : {}),
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.listWindowHours !== undefined ? { listWindowHours: deps.listWindowHours } : {}),
   });
@@ -139,7 +159,13 @@ export function createApplication(deps: AppDeps) {
   const chat = createChatService(db, (msg) => publisher.notifier.chatMessage(msg));
   const orders = createOrdersService(db);
   const publish = createPublishService(db, publisher);
-  const services = { auth, centers, deliveries, riders, chat, orders, publish };
+  const devices = createDevicesService({ db, ...(deps.now ? { now: deps.now } : {}) });
+  const services = { auth, centers, deliveries, riders, chat, orders, publish, devices };
+  /** Dispatchers of the shop's center (and HQ) hear when its devices all go offline or come back. */
+  const emitShopStatus = (s: ShopStatus) => ns.dispatch.to([rooms.center(s.centerId), rooms.allCenters()]).emit('shop:status', s);
+  if (deps.mqtt) {
+    mqtt = createMqttChannel(deps.mqtt, { httpServer, devices, deliveries, metrics, logger, onShopStatus: emitShopStatus });
+  }
 
   const commandDeps = { logger, metrics };
   secureNamespace(ns.dispatch, NAMESPACES.dispatch, { auth, metrics });
@@ -149,6 +175,7 @@ export function createApplication(deps: AppDeps) {
   registerDispatchHandlers(ns.dispatch, { ...commandDeps, centers, deliveries, riders });
   registerChatHandlers(ns.chat, { ...commandDeps, chat });
   registerCallcenterHandlers(ns.callcenter, { ...commandDeps, orders });
+  registerShopHandlers(ns.dispatch, { ...commandDeps, devices, statusSchema: shopsStatusRequestSchema });
   const stopMonitor = registerMonitorHandlers(ns.monitor, ns, commandDeps);
   const periodLock = deps.periodLock ?? createLocalLock();
   /** The period clients are told about and the job keeps (0 only stops the timer). */
@@ -175,9 +202,20 @@ export function createApplication(deps: AppDeps) {
       if (pruned) logger.info({ pruned }, 'idempotency records pruned');
     },
   });
+  // Devices whose heartbeat stopped (and no last will arrived) go offline, checked by one process.
+  const deviceSweep = createPeriodicJob({
+    name: 'device-liveness',
+    intervalMs: 15_000,
+    lock: periodLock,
+    logger,
+    run: async () => {
+      for (const s of await devices.sweep()) emitShopStatus(s);
+    },
+  });
   if (deps.snapshotIntervalMs !== 0) {
     snapshot.start();
     retention.start();
+    if (mqtt) deviceSweep.start();
   }
 
   const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis);
@@ -190,12 +228,14 @@ export function createApplication(deps: AppDeps) {
   router.get('/api/settings', async () => ({
     lateAfterMinutes: deps.lateAfterMinutes ?? 30,
     snapshotIntervalMs,
+    deviceAckTimeoutSec: deps.deviceAckTimeoutSec ?? 60,
   }));
   registerAuthRoutes(router, { auth, loginLimit, secureCookies: deps.secureCookies ?? false });
   registerDeliveryRoutes(router, { auth, centers, deliveries });
   registerRiderRoutes(router, { auth, riders });
   registerOrderRoutes(router, { db, auth, orders, deliveries, apiLimit });
   registerPublishRoutes(router, { db, publish, apiLimit, metrics });
+  registerDeviceRoutes(router, { auth, devices, apiLimit, provision: mqtt ? (d) => mqtt!.provision(d) : undefined });
 
   let closing: Promise<void> | undefined;
   return {
@@ -205,9 +245,13 @@ export function createApplication(deps: AppDeps) {
     services,
     metrics,
     snapshot,
-    /** Listen on a port (0 picks a free one); resolves with the bound port. */
-    listen(port: number, host?: string): Promise<number> {
-      return new Promise((resolve, reject) => {
+    /** The shop devices' MQTT channel, when configured. */
+    mqtt,
+    /** Device liveness sweep (tests run it by hand). */
+    deviceSweep,
+    /** Listen on a port (0 picks a free one), then start the MQTT channel; resolves with the bound port. */
+    async listen(port: number, host?: string): Promise<number> {
+      const bound = await new Promise<number>((resolve, reject) => {
         const onError = (err: Error) => reject(err);
         httpServer.once('error', onError);
         httpServer.listen(port, host, () => {
@@ -215,6 +259,17 @@ export function createApplication(deps: AppDeps) {
           resolve((httpServer.address() as AddressInfo).port);
         });
       });
+      try {
+        await mqtt?.start();
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (deps.mqtt?.mode === 'embedded' && (e.code === 'EADDRINUSE' || e.code === 'EACCES')) {
+          throw new ConfigError('MQTT_PORT', `cannot listen on port ${deps.mqtt.port} (${e.code}); set MQTT_PORT to a free port, or MQTT=off`);
+        }
+        if (deps.mqtt?.mode === 'external') throw new ConfigError('MQTT_URL', `the MQTT broker refused or is unreachable: ${e.message}`);
+        throw err;
+      }
+      return bound;
     },
     /** Stop accepting, disconnect sockets, close the http server. The caller closes the database. */
     close(): Promise<void> {
@@ -222,7 +277,9 @@ export function createApplication(deps: AppDeps) {
         stopMonitor();
         void snapshot.stop();
         void retention.stop();
-        io.close(() => resolve());
+        void deviceSweep.stop();
+        const mqttClosed = mqtt?.close().catch((err: unknown) => logger.warn({ err }, 'mqtt close failed')) ?? Promise.resolve();
+        io.close(() => void mqttClosed.then(() => resolve()));
         httpServer.closeAllConnections?.();
       });
       return closing;

@@ -109,6 +109,8 @@ async function main() {
     apiRatePerSecond: config.apiRatePerSecond,
     snapshotIntervalMs: config.snapshotIntervalMs,
     lateAfterMinutes: config.lateAfterMinutes,
+    deviceAckTimeoutSec: config.deviceAckTimeoutSec,
+    ...(config.mqtt.mode === 'off' ? {} : { mqtt: config.mqtt.mode === 'embedded' ? { ...config.mqtt, host: config.host } : config.mqtt }),
     periodLock: redis ? createRedisLock(redis, `${os.hostname()}:${process.pid}`) : createLocalLock(),
     ...(redis ? { redis } : {}),
     ...(nextHandler ? { nextHandler } : {}),
@@ -122,9 +124,11 @@ async function main() {
       fail(missing ? 'no production build of the pages: run npm run build (npm start does it for you)' : `pages failed to start: ${(err as Error).message}`);
     });
     logger.info({ port, ms: Date.now() - started, url: `http://localhost:${port}` }, 'Dispatch Desk is live');
+    if (config.mqtt.mode === 'off') logger.info(config.redisUrl ? 'shop devices over MQTT off: several processes need MQTT_URL (an external broker)' : 'shop devices over MQTT off (MQTT=off)');
   } catch (err) {
     await app.close().catch(() => undefined);
     await db.close().catch(() => undefined);
+    if (err instanceof ConfigError) fail(`bad configuration: ${err.message}`);
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') fail(`bad configuration: PORT: port ${config.port} is already in use; set PORT to a free port`);
     if (e.code === 'EACCES') fail(`bad configuration: PORT: not allowed to listen on port ${config.port}`);

@@ -55,3 +55,8 @@ export function deviceMayPublish(d: DevicePrincipal, topic: string): boolean {
 export function deviceMayReadShop(d: DevicePrincipal, shopId: number): boolean {
   return d.shopId === shopId;
 }
+
+/** Registering and revoking shop devices is an admin's job. */
+export function mayManageDevices(u: SessionUser): boolean {
+  return u.role === 'admin';
+}
