@@ -10,6 +10,7 @@ interface DynsecResponse {
   command: string;
   error?: string;
   correlationData?: string;
+  data?: { client?: { roles?: { rolename: string }[] } };
 }
 
 /**
@@ -38,7 +39,7 @@ export function createDynsec(client: MqttClient, opts: { timeoutMs?: number } = 
   client.on('message', onMessage);
 
   /** Run commands; an error other than the ones tolerated (e.g. "already exists") rejects. */
-  async function run(commands: ({ command: string } & Record<string, unknown>)[], tolerate: RegExp = /^$/): Promise<void> {
+  async function run(commands: ({ command: string } & Record<string, unknown>)[], tolerate: RegExp = /^$/): Promise<DynsecResponse[]> {
     subscribed ??= client.subscribeAsync(`${CONTROL}/response`, { qos: 1 });
     await subscribed;
     const tagged = commands.map((c) => ({ ...c, correlationData: randomUUID() }));
@@ -57,9 +58,11 @@ export function createDynsec(client: MqttClient, opts: { timeoutMs?: number } = 
         }),
     );
     await client.publishAsync(CONTROL, JSON.stringify({ commands: tagged }), { qos: 1 });
-    for (const r of await Promise.all(answers)) {
+    const responses = await Promise.all(answers);
+    for (const r of responses) {
       if (r.error && !tolerate.test(r.error)) throw new Error(`dynamic security ${r.command}: ${r.error}`);
     }
+    return responses;
   }
 
   return {
@@ -78,7 +81,15 @@ export function createDynsec(client: MqttClient, opts: { timeoutMs?: number } = 
         ],
         /already exists/i,
       );
-      await run([{ command: 'addClientRole', username: serverUsername, rolename: SERVER_ROLE, priority: 10 }], /already|has role/i);
+      const [me] = await run([{ command: 'getClient', username: serverUsername }]);
+      if (me?.data?.client?.roles?.some((r) => r.rolename === SERVER_ROLE)) return;
+      // Mosquitto disconnects a client whose roles change (so it re-authenticates): the answer may
+      // never come; the client reconnects (and resubscribes) by itself.
+      const reconnected = new Promise<void>((resolve) => client.once('connect', () => resolve()));
+      await client.publishAsync(CONTROL, JSON.stringify({ commands: [{ command: 'addClientRole', username: serverUsername, rolename: SERVER_ROLE, priority: 10 }] }), { qos: 1 });
+      await Promise.race([reconnected, new Promise((resolve) => setTimeout(resolve, opts.timeoutMs ?? 5_000))]);
+      const [after] = await run([{ command: 'getClient', username: serverUsername }]);
+      if (!after?.data?.client?.roles?.some((r) => r.rolename === SERVER_ROLE)) throw new Error(`could not give ${serverUsername} the ${SERVER_ROLE} role`);
     },
 
     /** Create (or replace) a device's client and role on the broker. */

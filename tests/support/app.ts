@@ -4,6 +4,7 @@ import { createApplication, type Application } from '../../server/app';
 import { createApiKey } from '../../server/auth/apikeys';
 import { hashPassword } from '../../server/auth/password';
 import type { Database } from '../../server/db/database';
+import type { MqttOptions } from '../../server/mqtt/channel';
 import { seedDemo } from '../../server/demo/seed';
 import { createLogger } from '../../server/logger';
 import type { Backend } from './backends';
@@ -19,6 +20,9 @@ export interface TestAppOptions {
   snapshotIntervalMs?: number;
   /** Socket ids that must miss a delivery event (fault injection). */
   lossInjector?: (event: string) => string[];
+  /** The shop devices' MQTT channel (embedded broker on port 0, or an external broker). */
+  mqtt?: MqttOptions;
+  deviceAckTimeoutSec?: number;
 }
 
 export interface TestApp {
@@ -48,6 +52,8 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     apiRatePerSecond: opts.apiRatePerSecond ?? 1000,
     snapshotIntervalMs: opts.snapshotIntervalMs ?? 0,
     ...(opts.lossInjector ? { lossInjector: opts.lossInjector } : {}),
+    ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
+    ...(opts.deviceAckTimeoutSec !== undefined ? { deviceAckTimeoutSec: opts.deviceAckTimeoutSec } : {}),
   });
   const port = await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
