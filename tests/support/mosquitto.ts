@@ -8,6 +8,7 @@ import path from 'node:path';
 /** A private Mosquitto broker with the dynamic security plugin, owned (and stopped) by one test file. */
 export interface PrivateMosquitto {
   port: number;
+  pid: number;
   /** The dynamic-security admin: what the server's MQTT_URL carries. */
   adminUrl: string;
   stop(): Promise<void>;
@@ -91,6 +92,7 @@ export async function startPrivateMosquitto(range: [number, number] = [4410, 444
   }
   return {
     port,
+    pid: child.pid!,
     adminUrl: `mqtt://admin:${adminPassword}@127.0.0.1:${port}`,
     async stop() {
       if (child.exitCode === null) {
