@@ -81,13 +81,18 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   broker.on('clientError', (client, err) => logger.debug({ err: err.message, clientId: client.id }, 'mqtt client error'));
 
   const tcp: NetServer = createNetServer((socket: Socket) => broker.handle(socket));
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(opts.port, opts.host, () => {
-      tcp.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen(opts.port, opts.host, () => {
+        tcp.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw err;
+  }
   tcp.on('error', (err) => logger.error({ err }, 'mqtt listener error'));
 
   let wss: WebSocketServer | undefined;
