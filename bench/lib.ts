@@ -398,6 +398,8 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
     LOG_LEVEL: 'warn',
     API_RATE_PER_SEC: '100000',
     MQTT_PORT: String(mqttPort),
+    // The server is pinned to one CPU: one process (which also keeps the embedded MQTT broker on).
+    WORKERS: '1',
     ...opts.env,
   };
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });

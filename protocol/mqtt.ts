@@ -117,14 +117,18 @@ export const deviceStatusSchema = z.object({
 });
 export type DeviceStatusMessage = z.infer<typeof deviceStatusSchema>;
 
-/** GET /api/shops/:id/orders?since=<iso> (device credentials): what the topic would have carried. */
-export const shopOrdersQuerySchema = z.object({ since: isoDate.optional() });
+/**
+ * GET /api/shops/:id/orders?since=<asOf> (device credentials): what the topic would have carried.
+ * `since` is the `asOf` of the previous answer: a database watermark (see protocol/merge.ts), so
+ * no change is missed whatever the clocks say.
+ */
+export const shopOrdersQuerySchema = z.object({ since: z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional() });
 export interface ShopOrdersResponse {
   shopId: number;
-  /** Without `since`: every open order (the retained state). With it: every change since then. */
+  /** Without `since`: every open order (the retained state). With it: every change since then, oldest first. */
   messages: ShopOrderMessage[];
   /** The next `since` to send. */
-  serverTime: string;
+  asOf: number;
 }
 
 /** A shop's device liveness as dispatchers see it (`shop:status` on /dispatch). */

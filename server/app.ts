@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { createAdapter as createClusterAdapter } from '@socket.io/cluster-adapter';
 import { Server as IoServer } from 'socket.io';
 import { NAMESPACES, rooms, shopsStatusRequestSchema, type ShopStatus } from '../protocol';
 import { createAuthService } from './auth/auth.service';
@@ -40,6 +42,8 @@ import { registerDeviceRoutes } from './devices/devices.routes';
 import { createDevicesService } from './devices/devices.service';
 import { registerShopHandlers } from './devices/shops.handlers';
 import { createMqttChannel, type MqttChannel, type MqttOptions } from './mqtt/channel';
+import { createSoleLeadership, type Leadership } from './jobs/leadership';
+import { createHealth, createRedisWatch } from './health';
 
 /** Everything the application needs from outside; tests inject their own. */
 export interface AppDeps {
@@ -63,6 +67,18 @@ export interface AppDeps {
   redisStream?: string;
   /** Decides which process runs each snapshot period (default: this one). */
   periodLock?: PeriodLock;
+  /**
+   * Which process of the cluster runs the jobs (snapshot, retention, simulator); the caller starts
+   * it. Default: this process alone, started with the app.
+   */
+  leadership?: Leadership;
+  /** This process's identity in logs, leases and health probes. */
+  nodeId?: string;
+  /**
+   * A node:cluster worker without Redis: Socket.IO's cluster adapter carries emits between the
+   * workers of this machine (through the primary). Ignored when `redis` is set.
+   */
+  clusterWorker?: boolean;
   /**
    * Fault injection for resilience tests only: socket ids that must miss a delivery event, as
    * if the packet were lost on the way.
@@ -124,9 +140,14 @@ export function createApplication(deps: AppDeps) {
     // auth middleware still runs on a recovered connection, so an expired token is refused.
     connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: false },
   });
+  const stream = deps.redisStream ?? 'dd:events';
+  const nodeId = deps.nodeId ?? `${os.hostname()}:${process.pid}`;
   if (deps.redis) {
-    const stream = deps.redisStream ?? 'dd:events';
     io.adapter(createAdapter(deps.redis, { streamName: stream, sessionKeyPrefix: `${stream}:session:`, maxLen: 100_000 }));
+  } else if (deps.clusterWorker) {
+    // No session store across workers in this adapter: a reconnect to another worker resyncs from
+    // its watermark instead of recovering (README, "Scaling out").
+    io.adapter(createClusterAdapter());
   }
   // Each namespace has its own event maps; Socket.IO types `of()` with the server's, so narrow once here.
   const ns = {
@@ -178,6 +199,9 @@ export function createApplication(deps: AppDeps) {
   registerShopHandlers(ns.dispatch, { ...commandDeps, devices, statusSchema: shopsStatusRequestSchema });
   const stopMonitor = registerMonitorHandlers(ns.monitor, ns, commandDeps);
   const periodLock = deps.periodLock ?? createLocalLock();
+  const ownLeadership = !deps.leadership;
+  const leadership = deps.leadership ?? createSoleLeadership();
+  const isLeader = () => leadership.isLeader();
   /** The period clients are told about and the job keeps (0 only stops the timer). */
   const snapshotIntervalMs = deps.snapshotIntervalMs || 120_000;
   const snapshot = createSnapshotJob({
@@ -186,6 +210,7 @@ export function createApplication(deps: AppDeps) {
     lock: periodLock,
     logger,
     intervalMs: snapshotIntervalMs,
+    leader: isLeader,
     onRun: (s) => {
       metrics.snapshotBytes.set(s.bytes);
       metrics.snapshotRuns.inc();
@@ -196,6 +221,7 @@ export function createApplication(deps: AppDeps) {
     name: 'retention',
     intervalMs: 3_600_000,
     lock: periodLock,
+    leader: isLeader,
     logger,
     run: async () => {
       const pruned = await pruneIdempotencyRecords(db);
@@ -217,19 +243,29 @@ export function createApplication(deps: AppDeps) {
     retention.start();
     if (mqtt) deviceSweep.start();
   }
+  if (ownLeadership) leadership.start();
+  const redisWatch = deps.redis ? createRedisWatch({ redis: deps.redis, probeKey: `${stream}:health:${nodeId}`, logger }) : undefined;
+  redisWatch?.start();
+  const health = createHealth({ db, ...(redisWatch ? { redisWatch } : {}) });
 
-  const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis);
-  const loginLimit = createRateLimit('login', 10, 60, deps.redis);
+  // Rate-limit counters live beside the deployment's stream when one is named (tests, several deployments on one Redis).
+  const rlPrefix = deps.redisStream ? `${deps.redisStream}:rl` : undefined;
+  const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis, rlPrefix);
+  const loginLimit = createRateLimit('login', 10, 60, deps.redis, rlPrefix);
+  // 200 while this node can serve (also when only Redis is missing: it still serves its own
+  // clients); 503 when its database does not answer, so a balancer sends clients elsewhere.
   router.get('/api/health', async () => {
-    await db.$queryRaw`SELECT 1`;
-    return { status: 'ok' };
+    const { databaseOk, ...report } = await health();
+    return { status: databaseOk ? 200 : 503, body: report, headers: { 'cache-control': 'no-store' } };
   });
   /** Settings the screens need; nothing secret. */
-  router.get('/api/settings', async () => ({
-    lateAfterMinutes: deps.lateAfterMinutes ?? 30,
-    snapshotIntervalMs,
-    deviceAckTimeoutSec: deps.deviceAckTimeoutSec ?? 60,
-  }));
+  router.get('/api/settings', () =>
+    Promise.resolve({
+      lateAfterMinutes: deps.lateAfterMinutes ?? 30,
+      snapshotIntervalMs,
+      deviceAckTimeoutSec: deps.deviceAckTimeoutSec ?? 60,
+    }),
+  );
   registerAuthRoutes(router, { auth, loginLimit, secureCookies: deps.secureCookies ?? false });
   registerDeliveryRoutes(router, { auth, centers, deliveries });
   registerRiderRoutes(router, { auth, riders });
@@ -245,6 +281,8 @@ export function createApplication(deps: AppDeps) {
     services,
     metrics,
     snapshot,
+    leadership,
+    nodeId,
     /** The shop devices' MQTT channel, when configured. */
     mqtt,
     /** Device liveness sweep (tests run it by hand). */
@@ -277,9 +315,11 @@ export function createApplication(deps: AppDeps) {
         stopMonitor();
         void snapshot.stop();
         void retention.stop();
+        redisWatch?.stop();
+        if (ownLeadership) void leadership.stop();
         void deviceSweep.stop();
         const mqttClosed = mqtt?.close().catch((err: unknown) => logger.warn({ err }, 'mqtt close failed')) ?? Promise.resolve();
-        io.close(() => void mqttClosed.then(() => resolve()));
+        void io.close(() => void mqttClosed.then(() => resolve()));
         httpServer.closeAllConnections?.();
       });
       return closing;

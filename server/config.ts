@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -56,6 +57,15 @@ const envSchema = z.object({
   COOKIE_SECURE: onOff.default(false),
   API_RATE_PER_SEC: z.coerce.number().int().min(1).max(100000).default(50),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Worker processes on this machine (node:cluster); default: one per core with DATABASE_URL, else 1. */
+  WORKERS: z.coerce.number().int().min(1).max(256).optional(),
+  /** Prefix of this deployment's Redis keys and stream (several deployments can share one Redis). */
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and : _ . - only')
+    .default('dd'),
+  /** How long the cluster's job lease (Redis) lives without renewal: the longest a dead owner blocks a takeover. */
+  JOB_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
   /**
    * off: no MQTT channel for shop devices (no embedded broker, nothing published). Default on,
    * except for several processes without MQTT_URL (then off, and on is refused).
@@ -81,8 +91,6 @@ const envSchema = z.object({
   MQTT_DYNSEC: onOff.default(true),
   /** Seconds a shop's device has to acknowledge a new order before dispatchers see it flagged. */
   DEVICE_ACK_TIMEOUT_SEC: z.coerce.number().int().min(5).max(3600).default(60),
-  /** Number of server processes (set by the cluster launcher); >1 needs an external MQTT broker. */
-  WORKERS: z.coerce.number().int().min(1).max(256).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -105,6 +113,10 @@ export interface Config {
   sessionSecret: string | undefined;
   secureCookies: boolean;
   apiRatePerSecond: number;
+  /** Worker processes on this machine; 1 runs the server in this process (no primary). */
+  workers: number;
+  jobLeaseMs: number;
+  redisPrefix: string;
   /**
    * The shop devices' MQTT channel: an embedded aedes broker (one process only), an external
    * broker, or none.
@@ -124,7 +136,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(variable, `${issue?.message ?? 'invalid value'}${shown}`);
   }
   const e = parsed.data;
-  const manyProcesses = (e.WORKERS ?? 1) > 1 || e.REDIS_URL !== undefined;
+  if (e.WORKERS !== undefined && e.WORKERS > 1 && !e.DATABASE_URL) {
+    throw new ConfigError(
+      'WORKERS',
+      `${e.WORKERS} workers need a PostgreSQL DATABASE_URL: the embedded database serves one process (unset WORKERS or set it to 1)`,
+    );
+  }
+  const workers = e.WORKERS ?? (e.DATABASE_URL ? os.availableParallelism() : 1);
+  const manyProcesses = workers > 1 || e.REDIS_URL !== undefined;
   const mqttOn = e.MQTT ?? (e.MQTT_URL !== undefined || !manyProcesses);
   if (mqttOn && !e.MQTT_URL && manyProcesses) {
     // Devices must all reach one broker: an embedded one per process would split them.
@@ -146,6 +165,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionSecret: e.SESSION_SECRET,
     secureCookies: e.COOKIE_SECURE,
     apiRatePerSecond: e.API_RATE_PER_SEC,
+    workers,
+    jobLeaseMs: e.JOB_LEASE_MS,
+    redisPrefix: e.REDIS_PREFIX,
     mqtt: !mqttOn
       ? { mode: 'off' }
       : e.MQTT_URL

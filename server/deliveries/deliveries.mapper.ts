@@ -29,6 +29,7 @@ export function toDeliveryRow(d: DeliveryWithRider): DeliveryRow {
     shopId: d.shopId,
     shopReceivedAt: iso(d.shopReceivedAt),
     shopAckDueAt: iso(d.shopAckDueAt),
+    txid: Number(d.txid),
   };
 }
 
@@ -47,6 +48,7 @@ export function toOrderRow(o: Order & { delivery: Pick<Delivery, 'deliverySeq'> 
     cancelledAt: iso(o.cancelledAt),
     createdAt: o.createdAt.toISOString(),
     modDate: o.modDate.toISOString(),
+    version: o.version,
     deliverySeq: o.delivery?.deliverySeq ?? null,
   };
 }

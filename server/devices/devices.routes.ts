@@ -52,7 +52,7 @@ export function registerDeviceRoutes(
     if (!deviceMayReadShop(device, shopId)) throw new AppError('forbidden', 'A device reads only its own shop');
     await deps.apiLimit(`device:${device.deviceId}`);
     const q = shopOrdersQuerySchema.safeParse({ since: ctx.query.get('since') ?? undefined });
-    if (!q.success) throw new AppError('bad_request', 'since must be an ISO-8601 time, e.g. 2026-12-01T04:00:00.000Z');
+    if (!q.success) throw new AppError('bad_request', "since must be the asOf number of the previous answer");
     return devices.shopOrders(shopId, q.data.since);
   });
 

@@ -7,11 +7,12 @@ import {
   type ShopOrderMessage,
   type ShopOrdersResponse,
   type ShopStatus,
+  watermarkOf,
 } from '../../protocol';
 import type { DevicePrincipal } from '../auth/policy';
 import { hashPassword, verifyPassword } from '../auth/password';
 import type { Db } from '../db/database';
-import { RESYNC_MARGIN_MS } from '../deliveries/deliveries.service';
+import { readConsistent } from '../db/consistent-read';
 import { toDeliveryRow } from '../deliveries/deliveries.mapper';
 import { AppError } from '../errors';
 
@@ -139,17 +140,22 @@ export function createDevicesService(deps: { db: Db; now?: () => Date }) {
 
     /**
      * The polling fallback: what the shop's topic carried. Without `since`, every open order
-     * (what the broker holds retained); with it, every change at or after since - margin, oldest
-     * first (the device's merge rule drops repeats).
+     * (what the broker holds retained); with it (an earlier answer's `asOf`), every change written
+     * by a transaction at or after that watermark, in version order per order (the device's merge
+     * rule drops repeats). Rows and `asOf` come from one database snapshot.
      */
-    async shopOrders(shopId: number, since: string | undefined): Promise<ShopOrdersResponse> {
-      const serverTime = now();
-      const include = { rider: { select: { name: true, userId: true } } } as const;
-      const rows = since
-        ? await db.delivery.findMany({ where: { shopId, modDate: { gte: new Date(Date.parse(since) - RESYNC_MARGIN_MS) } }, include, orderBy: { modDate: 'asc' }, take: 1000 })
-        : (await db.delivery.findMany({ where: { shopId, status: { in: ['waiting', 'assigned', 'picked_up'] } }, include, orderBy: { modDate: 'asc' }, take: 1000 })).filter((d) => isActive(d.status));
-      const messages = rows.map((d) => toShopOrderMessage(toDeliveryRow(d))).filter((m): m is ShopOrderMessage => m !== null);
-      return { shopId, messages, serverTime: serverTime.toISOString() };
+    shopOrders(shopId: number, since: number | undefined): Promise<ShopOrdersResponse> {
+      return readConsistent(db, async (tx, asOf) => {
+        const include = { rider: { select: { name: true, userId: true } } } as const;
+        const rows =
+          since !== undefined
+            ? await tx.delivery.findMany({ where: { shopId, txid: { gte: BigInt(since) } }, include, orderBy: { deliverySeq: 'asc' }, take: 1000 })
+            : (await tx.delivery.findMany({ where: { shopId, status: { in: ['waiting', 'assigned', 'picked_up'] } }, include, orderBy: { deliverySeq: 'asc' }, take: 1000 })).filter((d) =>
+                isActive(d.status),
+              );
+        const messages = rows.map((d) => toShopOrderMessage(toDeliveryRow(d))).filter((m): m is ShopOrderMessage => m !== null);
+        return { shopId, messages, asOf: watermarkOf(asOf) };
+      });
     },
   };
 }

@@ -29,6 +29,7 @@ const row: DeliveryRow = {
   cancelledAt: null,
   modDate: '2026-12-01T04:00:00.000Z',
   version: 1,
+  txid: 1000,
   shopId: 3,
   shopReceivedAt: null,
   shopAckDueAt: '2026-12-01T04:01:00.000Z',
