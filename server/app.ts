@@ -271,7 +271,8 @@ export function createApplication(deps: AppDeps) {
   registerRiderRoutes(router, { auth, riders });
   registerOrderRoutes(router, { db, auth, orders, deliveries, apiLimit });
   registerPublishRoutes(router, { db, publish, apiLimit, metrics });
-  registerDeviceRoutes(router, { auth, devices, apiLimit, provision: mqtt ? (d) => mqtt!.provision(d) : undefined });
+  const channel = mqtt;
+  registerDeviceRoutes(router, { auth, devices, apiLimit, provision: channel ? (d) => channel.provision(d) : undefined });
 
   let closing: Promise<void> | undefined;
   return {

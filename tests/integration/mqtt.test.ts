@@ -17,14 +17,14 @@ import { ask, data, nextEvent, startTestApp, type TestApp } from '../support/app
 
 interface BrokerUnderTest {
   name: string;
-  start(): Promise<{ options: MqttOptions; stop(): Promise<void>; devicePort(t: TestApp): number }>;
+  start(): Promise<{ options: MqttOptions; stop: () => Promise<void>; devicePort: (t: TestApp) => number }>;
 }
 
 const BROKERS: BrokerUnderTest[] = [
   {
     name: 'the embedded aedes broker',
-    async start() {
-      return { options: { mode: 'embedded', port: 0, host: '127.0.0.1', websocket: true }, stop: async () => undefined, devicePort: (t) => t.app.mqtt!.port()! };
+    start() {
+      return Promise.resolve({ options: { mode: 'embedded', port: 0, host: '127.0.0.1', websocket: true }, stop: () => Promise.resolve(), devicePort: (t: TestApp) => t.app.mqtt!.port()! });
     },
   },
   {
