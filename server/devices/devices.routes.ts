@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { MAX_ID, shopOrdersQuerySchema } from '../../protocol';
-import type { AuthService } from '../auth/auth.service';
 import { deviceMayReadShop, mayManageDevices, type DevicePrincipal } from '../auth/policy';
 import { AppError } from '../errors';
-import { requireUser } from '../http/auth';
+import { requireUser, type SessionDeps } from '../http/auth';
 import type { RateLimit } from '../http/rate-limit';
 import type { RouteContext, Router } from '../http/router';
 import type { DevicesService, NewDeviceCredentials } from './devices.service';
@@ -32,7 +31,7 @@ async function requireDevice(ctx: RouteContext, devices: DevicesService): Promis
 export function registerDeviceRoutes(
   router: Router,
   deps: {
-    auth: AuthService;
+    session: SessionDeps;
     devices: DevicesService;
     apiLimit: RateLimit;
     /** Makes a new device's account on an external broker (Mosquitto dynamic security), when one is used. */
@@ -58,7 +57,7 @@ export function registerDeviceRoutes(
 
   /** An admin registers a device for a shop; the answer shows its password once. */
   router.post('/api/shops/:id/devices', async (ctx) => {
-    const user = await requireUser(ctx, deps.auth);
+    const user = await requireUser(ctx, deps.session);
     if (!mayManageDevices(user)) throw new AppError('forbidden', 'Only admins register devices');
     const shopId = shopIdOf(ctx);
     const body = await ctx.body(newDeviceSchema);

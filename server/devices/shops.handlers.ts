@@ -12,7 +12,7 @@ export function registerShopHandlers(nsp: DispatchNamespace, deps: CommandDeps &
     socket.on(
       'shops:status',
       command(deps, 'shops:status', deps.statusSchema, async ({ centerId }) => {
-        if (!policy.joinCenter(user, centerId)) throw new AppError('forbidden', 'You may not see this center');
+        if (!policy.seeCenter(user, centerId)) throw new AppError('forbidden', 'You may not see this center');
         return deps.devices.shopsStatus(centerId);
       }),
     );

@@ -11,10 +11,9 @@ import {
   positionCommandSchema,
   rooms,
 } from '../../protocol';
-import { policy } from '../auth/policy';
+import { policy, requireAllowed, requireVisible } from '../auth/policy';
 import type { CentersService } from '../centers/centers.service';
 import { actorOf, type DeliveriesService } from '../deliveries/deliveries.service';
-import { AppError } from '../errors';
 import type { RidersService } from '../riders/riders.service';
 import { command, type CommandDeps } from './ack';
 import type { DispatchNamespace, DispatchSocket } from './types';
@@ -28,9 +27,6 @@ export interface DispatchHandlerDeps extends CommandDeps {
 const centerRef = z.object({ centerId: centerIdSchema });
 const seqRef = z.object({ deliverySeq: idSchema });
 
-function requireCenter(allowed: boolean): void {
-  if (!allowed) throw new AppError('forbidden', 'You may not see this center');
-}
 
 /** The /dispatch namespace: center rooms, the delivery list and the delivery commands. */
 export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchHandlerDeps): void {
@@ -43,7 +39,7 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
       'centers:list',
       command(deps, 'centers:list', z.unknown(), async () => {
         const all = await centers.list();
-        return policy.joinAllCenters(user) ? all : all.filter((c) => user.centerIds.includes(c.id));
+        return all.filter((c) => policy.seeCenter(user, c.id));
       }),
     );
 
@@ -51,12 +47,12 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
       'center:join',
       command(deps, 'center:join', centerJoinSchema, async (req) => {
         if ('all' in req) {
-          requireCenter(policy.joinAllCenters(user));
+          requireVisible(policy.seeAllCenters(user), 'The all-centers room');
           await socket.join(rooms.allCenters());
           return { centerId: 'all' as const };
         }
+        requireVisible(policy.seeCenter(user, req.centerId), `Center ${req.centerId}`);
         await centers.get(req.centerId);
-        requireCenter(policy.joinCenter(user, req.centerId));
         await socket.join(rooms.center(req.centerId));
         return { centerId: req.centerId };
       }),
@@ -77,7 +73,7 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
     socket.on(
       'deliveries:sync',
       command(deps, 'deliveries:sync', deliverySyncRequestSchema, async ({ centerId, sinceTx }) => {
-        requireCenter(policy.joinCenter(user, centerId));
+        requireVisible(policy.seeCenter(user, centerId), `Center ${centerId}`);
         return sinceTx !== undefined ? deliveries.changedSince(centerId, sinceTx) : deliveries.listForCenter(centerId);
       }),
     );
@@ -85,15 +81,15 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
     socket.on(
       'deliveries:mine',
       command(deps, 'deliveries:mine', z.unknown(), async () => {
-        if (user.riderId === null) throw new AppError('forbidden', 'Only riders have their own deliveries');
-        return deliveries.listForRider(user.riderId);
+        requireAllowed(policy.ownDeliveries(user) && user.riderId !== null, 'Only riders have their own deliveries');
+        return deliveries.listForRider(user.riderId ?? 0);
       }),
     );
 
     socket.on(
       'deliveries:fetch',
       command(deps, 'deliveries:fetch', deliveriesFetchSchema, async ({ centerId, seqs }) => {
-        requireCenter(policy.joinCenter(user, centerId));
+        requireVisible(policy.seeCenter(user, centerId), `Center ${centerId}`);
         return deliveries.getMany(centerId, seqs);
       }),
     );
@@ -102,7 +98,7 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
       'delivery:timeline',
       command(deps, 'delivery:timeline', seqRef, async ({ deliverySeq }) => {
         const d = await deliveries.get(deliverySeq);
-        requireCenter(policy.joinCenter(user, d.centerId) || policy.riderAction(user, d));
+        requireVisible(policy.seeDelivery(user, d), `Delivery ${deliverySeq}`);
         return deliveries.timeline(deliverySeq);
       }),
     );
@@ -110,7 +106,7 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
     socket.on(
       'riders:list',
       command(deps, 'riders:list', centerRef, async ({ centerId }) => {
-        requireCenter(policy.joinCenter(user, centerId));
+        requireVisible(policy.seeCenter(user, centerId), `Center ${centerId}`);
         return riders.list(centerId);
       }),
     );
@@ -135,8 +131,8 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
     socket.on(
       'rider:position',
       command(deps, 'rider:position', positionCommandSchema, async ({ lat, lng }) => {
-        if (!policy.shareLocation(user) || user.riderId === null) throw new AppError('forbidden', 'Only riders share a location');
-        return riders.updatePosition(user.riderId, lat, lng);
+        requireAllowed(policy.shareLocation(user) && user.riderId !== null, 'Only riders share a location');
+        return riders.updatePosition(user.riderId ?? 0, lat, lng);
       }),
     );
   });

@@ -1,12 +1,13 @@
 import { io as ioc, type Socket } from 'socket.io-client';
-import type { Ack, Role, SessionUser } from '../../protocol';
-import { createApplication, type Application } from '../../server/app';
+import { API_KEY_SCOPES, type Ack, type ApiKeyScope, type Role, type SessionUser } from '../../protocol';
+import { createApplication, type AppDeps, type Application } from '../../server/app';
 import { createApiKey } from '../../server/auth/apikeys';
 import { hashPassword } from '../../server/auth/password';
 import type { Database } from '../../server/db/database';
 import type { MqttOptions } from '../../server/mqtt/channel';
 import { seedDemo } from '../../server/demo/seed';
 import { createLogger } from '../../server/logger';
+import type { Adapter } from './adapters';
 import type { Backend } from './backends';
 
 export const TEST_PASSWORD = 'test-pass';
@@ -23,6 +24,10 @@ export interface TestAppOptions {
   /** The shop devices' MQTT channel (embedded broker on port 0, or an external broker). */
   mqtt?: MqttOptions;
   deviceAckTimeoutSec?: number;
+  /** Socket.IO adapter: in-memory (default) or Redis Streams on its own stream. */
+  adapter?: Adapter;
+  /** More application options (origins, proxies, limits, token life). */
+  app?: Partial<Omit<AppDeps, 'db' | 'logger' | 'sessionSecret'>>;
 }
 
 export interface TestApp {
@@ -35,7 +40,8 @@ export interface TestApp {
   connect(namespace: string, token: string | undefined, opts?: Parameters<typeof ioc>[1]): Promise<Socket>;
   /** A new user of a role, member of the given centers (and a rider profile for riders). */
   createUser(role: Role, centerIds: number[]): Promise<{ user: SessionUser; token: string }>;
-  apiKey(name?: string): Promise<string>;
+  /** A new API key; every scope unless others are named. */
+  apiKey(name?: string, scopes?: readonly ApiKeyScope[]): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -44,6 +50,7 @@ let userCounter = 0;
 /** The real app on port 0 over a fresh database with a small seed; owns and removes its data. */
 export async function startTestApp(backend: Backend, opts: TestAppOptions = {}): Promise<TestApp> {
   const { db, dispose } = await backend.open();
+  const adapterRun = await (opts.adapter?.open() ?? Promise.resolve(undefined));
   await seedDemo(db.prisma, { password: TEST_PASSWORD, deliveries: opts.deliveries ?? 60, ridersPerCenter: opts.ridersPerCenter ?? 4 });
   const app = createApplication({
     db: db.prisma,
@@ -54,6 +61,8 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     ...(opts.lossInjector ? { lossInjector: opts.lossInjector } : {}),
     ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
     ...(opts.deviceAckTimeoutSec !== undefined ? { deviceAckTimeoutSec: opts.deviceAckTimeoutSec } : {}),
+    ...(adapterRun?.deps ?? {}),
+    ...opts.app,
   });
   const port = await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
@@ -103,15 +112,16 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
         },
       });
       const token = await t.token(u.email);
-      const user = (await app.services.auth.authenticate(token))!;
+      const user = (await app.services.auth.authenticate(token))!.user;
       return { user, token };
     },
-    async apiKey(name = 'test-service') {
-      return (await createApiKey(db.prisma, name)).key;
+    async apiKey(name = 'test-service', scopes = API_KEY_SCOPES) {
+      return (await createApiKey(db.prisma, name, scopes)).key;
     },
     async close() {
       for (const s of sockets) s.disconnect();
       await app.close();
+      await adapterRun?.dispose();
       await dispose();
     },
   };
