@@ -58,6 +58,8 @@ export default defineConfig({
       SIMULATOR: 'off',
       DEMO_PASSWORD: 'demo',
       LOG_LEVEL: 'warn',
+      // The embedded MQTT broker on a free port: never collide with another server's 1884.
+      MQTT_PORT: '0',
     },
   },
 });

@@ -256,6 +256,8 @@ export interface ServerHandle {
   cpu: number | null;
   database: string;
   apiKey: string;
+  /** The embedded MQTT broker's TCP port (shop devices). */
+  mqttPort: number;
   /** A session token through the real POST /api/auth/token. */
   token(email: string, password?: string): Promise<string>;
   rssMb(): number | null;
@@ -376,6 +378,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
 
   const nodeArgs = serverEntry(log);
   const port = await freePort();
+  const mqttPort = await freePort();
   const pin = opts.cpu !== null;
   const [cmd, args] = pin
     ? ['taskset', ['-c', String(opts.cpu), process.execPath, ...nodeArgs]]
@@ -394,6 +397,9 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
     SIMULATOR: 'off',
     LOG_LEVEL: 'warn',
     API_RATE_PER_SEC: '100000',
+    MQTT_PORT: String(mqttPort),
+    // The server is pinned to one CPU: one process (which also keeps the embedded MQTT broker on).
+    WORKERS: '1',
     ...opts.env,
   };
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -438,6 +444,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
     cpu: opts.cpu,
     database,
     apiKey,
+    mqttPort,
     async token(email, password = DEMO_PASSWORD) {
       const res = await fetch(`${url}/api/auth/token`, {
         method: 'POST',

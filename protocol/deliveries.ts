@@ -37,6 +37,12 @@ export const deliveryRowSchema = z.object({
   modDate: isoDate,
   /** Incremented by every committed change: the merge rule compares this. */
   version: z.number().int().positive(),
+  /** The shop preparing the order (absent from rows of older servers). */
+  shopId: z.number().int().positive().nullable().optional(),
+  /** When the shop's order-receipt device acknowledged the order. */
+  shopReceivedAt: isoDate.nullable().optional(),
+  /** Set when the shop had a device at creation: unacknowledged past it, dispatchers are told. */
+  shopAckDueAt: isoDate.nullable().optional(),
   /** Id of the database transaction that wrote this version (`pg_current_xact_id()`). */
   txid: z.number().int().nonnegative(),
 });
@@ -100,11 +106,18 @@ export function countByStatus(rows: Iterable<Pick<DeliveryRow, 'status'>>): Reco
 export interface ClientSettings {
   lateAfterMinutes: number;
   snapshotIntervalMs: number;
+  /** Seconds a shop's device has to acknowledge a new order before dispatchers are told. */
+  deviceAckTimeoutSec?: number;
 }
 
 /** An active delivery created longer ago than the threshold. */
 export function isLate(row: Pick<DeliveryRow, 'status' | 'createdAt'>, nowMs: number, lateAfterMinutes: number): boolean {
   return isActive(row.status) && nowMs - Date.parse(row.createdAt) > lateAfterMinutes * 60_000;
+}
+
+/** An active delivery whose shop has a device that has not acknowledged it in time. */
+export function isAwaitingShopAck(row: Pick<DeliveryRow, 'status' | 'shopReceivedAt' | 'shopAckDueAt'>, nowMs: number): boolean {
+  return isActive(row.status) && !row.shopReceivedAt && !!row.shopAckDueAt && nowMs > Date.parse(row.shopAckDueAt);
 }
 
 /** Distance in km between two points (haversine). */

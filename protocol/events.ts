@@ -15,6 +15,7 @@ import {
 } from './deliveries';
 import { orderNoSchema, orderRowSchema, type OrderRow } from './orders';
 import type { DeliverySnapshot } from './snapshot';
+import type { ShopStatus } from './mqtt';
 
 /** Bumped whenever an event or payload changes incompatibly. */
 export const PROTOCOL_VERSION = 1;
@@ -131,6 +132,8 @@ export type DispatchServerEvents = DeliveryEvents &
     'rider:status': (row: RiderRow) => void;
     'rider:position': (pos: RiderPosition) => void;
     'deliveries:snapshot': (snapshot: DeliverySnapshot) => void;
+    /** A shop's device liveness changed (all of its devices offline, or one back). */
+    'shop:status': (status: ShopStatus) => void;
   };
 
 export const centerJoinSchema = z.union([z.object({ centerId: centerIdSchema }), z.object({ all: z.literal(true) })]);
@@ -174,6 +177,8 @@ export interface DispatchClientEvents {
   'delivery:cancel': (payload: unknown, ack: AckCallback<DeliveryRow>) => void;
   'riders:list': (payload: unknown, ack: AckCallback<RiderRow[]>) => void;
   'rider:position': (payload: unknown, ack: AckCallback<RiderPosition>) => void;
+  /** Device liveness of a center's shops that have devices. */
+  'shops:status': (payload: unknown, ack: AckCallback<ShopStatus[]>) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,6 +216,7 @@ export const CLIENT_COMMANDS = {
   '/dispatch': [
     'centers:list', 'center:join', 'center:leave', 'deliveries:sync', 'deliveries:mine', 'deliveries:fetch', 'delivery:timeline',
     'delivery:assign', 'delivery:pick_up', 'delivery:deliver', 'delivery:cancel', 'riders:list', 'rider:position',
+    'shops:status',
   ],
   '/chat': ['chat:join', 'chat:leave', 'chat:history', 'chat:send'],
   '/callcenter': ['order:watch', 'order:unwatch', 'orders:search'],

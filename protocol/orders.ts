@@ -44,6 +44,8 @@ export const cancelOrderBodySchema = z.object({
 export const newOrderBodySchema = z.object({
   centerId: idSchema,
   orderNo: orderNoSchema.optional(),
+  /** The shop by id (its devices get the order over MQTT); otherwise found or created by name. */
+  shopId: idSchema.optional(),
   shopName: z.string().trim().min(1).max(100),
   shopAddress: z.string().trim().min(1).max(200),
   customerName: z.string().trim().min(1).max(100),

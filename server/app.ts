@@ -6,7 +6,7 @@ import { createAdapter as createClusterAdapter } from '@socket.io/cluster-adapte
 import { createStreamsAdapter } from './realtime/streams-adapter';
 import { Server as IoServer } from 'socket.io';
 import { z } from 'zod';
-import { NAMESPACES, rooms } from '../protocol';
+import { NAMESPACES, rooms, shopsStatusRequestSchema, type ShopStatus } from '../protocol';
 import { createApiKeyVerifier } from './auth/apikeys';
 import { createAuthService } from './auth/auth.service';
 import { registerAuthRoutes } from './auth/auth.routes';
@@ -40,6 +40,12 @@ import { createLocalLock, type PeriodLock } from './jobs/lock';
 import { createPeriodicJob } from './jobs/periodic';
 import { pruneIdempotencyRecords } from './jobs/retention';
 import { createSnapshotJob } from './snapshot/snapshot.job';
+import { ConfigError } from './config';
+import type { ChangeNotifier } from './deliveries/deliveries.service';
+import { registerDeviceRoutes } from './devices/devices.routes';
+import { createDevicesService } from './devices/devices.service';
+import { registerShopHandlers } from './devices/shops.handlers';
+import { createMqttChannel, type MqttChannel, type MqttOptions } from './mqtt/channel';
 import { createSoleLeadership, type Leadership } from './jobs/leadership';
 import { createHealth, createRedisWatch } from './health';
 
@@ -87,6 +93,10 @@ export interface AppDeps {
   /** Requests per API key per second on the publish and order APIs. */
   apiRatePerSecond?: number;
   secureCookies?: boolean;
+  /** The shop devices' MQTT channel (embedded broker or external one); absent: no MQTT. */
+  mqtt?: MqttOptions;
+  /** Seconds a shop's device has to acknowledge a new order (default 60). */
+  deviceAckTimeoutSec?: number;
   /**
    * Browser origins allowed to use the API with the session cookie and to open sockets
    * (PUBLIC_URL + ALLOWED_ORIGINS). Empty: same-origin only (the request's own Host).
@@ -202,6 +212,15 @@ export function createApplication(deps: AppDeps) {
   } as unknown as Namespaces;
 
   const publisher = createPublisher(ns, metrics, deps.lossInjector);
+  // Committed delivery changes go to Socket.IO rooms and, for shops' orders, to MQTT topics.
+  let mqtt: MqttChannel | undefined;
+  const notifier: ChangeNotifier = {
+    ...publisher.notifier,
+    deliveryChanged(row, audience) {
+      publisher.notifier.deliveryChanged(row, audience);
+      mqtt?.deliveryChanged(row);
+    },
+  };
   const nsList = [ns.dispatch, ns.chat, ns.callcenter, ns.monitor];
   const tokenTtl = deps.tokenTtlSeconds ?? TOKEN_TTL_SECONDS;
   const revocations = createRevocations(tokenTtl);
@@ -251,7 +270,8 @@ export function createApplication(deps: AppDeps) {
   const centers = createCentersService(db);
   const deliveries = createDeliveriesService({
     db,
-    notifier: publisher.notifier,
+    notifier,
+    ...(deps.deviceAckTimeoutSec !== undefined ? { deviceAckTimeoutSec: deps.deviceAckTimeoutSec } : {}),
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.listWindowHours !== undefined ? { listWindowHours: deps.listWindowHours } : {}),
   });
@@ -259,7 +279,13 @@ export function createApplication(deps: AppDeps) {
   const chat = createChatService(db, (msg) => publisher.notifier.chatMessage(msg));
   const orders = createOrdersService(db);
   const publish = createPublishService(db, publisher);
-  const services = { auth, centers, deliveries, riders, chat, orders, publish, keys };
+  const devices = createDevicesService({ db, ...(deps.now ? { now: deps.now } : {}) });
+  const services = { auth, centers, deliveries, riders, chat, orders, publish, keys, devices };
+  /** Dispatchers of the shop's center (and HQ) hear when its devices all go offline or come back. */
+  const emitShopStatus = (s: ShopStatus) => ns.dispatch.to([rooms.center(s.centerId), rooms.allCenters()]).emit('shop:status', s);
+  if (deps.mqtt) {
+    mqtt = createMqttChannel(deps.mqtt, { httpServer, devices, deliveries, metrics, logger, onShopStatus: emitShopStatus });
+  }
 
   const commandDeps = { logger, metrics };
   const secure = { auth, metrics, ...(deps.commandsPerSecond ? { commandsPerSecond: deps.commandsPerSecond } : {}) };
@@ -270,6 +296,7 @@ export function createApplication(deps: AppDeps) {
   registerDispatchHandlers(ns.dispatch, { ...commandDeps, centers, deliveries, riders });
   registerChatHandlers(ns.chat, { ...commandDeps, chat });
   registerCallcenterHandlers(ns.callcenter, { ...commandDeps, orders });
+  registerShopHandlers(ns.dispatch, { ...commandDeps, devices, statusSchema: shopsStatusRequestSchema });
   const stopMonitor = registerMonitorHandlers(ns.monitor, ns, commandDeps);
   const periodLock = deps.periodLock ?? createLocalLock();
   const ownLeadership = !deps.leadership;
@@ -301,9 +328,20 @@ export function createApplication(deps: AppDeps) {
       if (pruned) logger.info({ pruned }, 'idempotency records pruned');
     },
   });
+  // Devices whose heartbeat stopped (and no last will arrived) go offline, checked by one process.
+  const deviceSweep = createPeriodicJob({
+    name: 'device-liveness',
+    intervalMs: 15_000,
+    lock: periodLock,
+    logger,
+    run: async () => {
+      for (const s of await devices.sweep()) emitShopStatus(s);
+    },
+  });
   if (deps.snapshotIntervalMs !== 0) {
     snapshot.start();
     retention.start();
+    if (mqtt) deviceSweep.start();
   }
   if (ownLeadership) leadership.start();
   const redisWatch = deps.redis ? createRedisWatch({ redis: deps.redis, probeKey: `${stream}:health:${nodeId}`, logger }) : undefined;
@@ -325,6 +363,7 @@ export function createApplication(deps: AppDeps) {
     Promise.resolve({
       lateAfterMinutes: deps.lateAfterMinutes ?? 30,
       snapshotIntervalMs,
+      deviceAckTimeoutSec: deps.deviceAckTimeoutSec ?? 60,
     }),
   );
   const session = { auth, secureCookies: deps.secureCookies ?? false };
@@ -333,6 +372,8 @@ export function createApplication(deps: AppDeps) {
   registerRiderRoutes(router, { session, riders });
   registerOrderRoutes(router, { session, keys, orders, deliveries, apiLimit });
   registerPublishRoutes(router, { keys, publish, apiLimit, metrics });
+  const channel = mqtt;
+  registerDeviceRoutes(router, { session, devices, apiLimit, provision: channel ? (d) => channel.provision(d) : undefined });
 
   let closing: Promise<void> | undefined;
   return {
@@ -345,11 +386,15 @@ export function createApplication(deps: AppDeps) {
     snapshot,
     leadership,
     nodeId,
-    /** Listen on a port (0 picks a free one); resolves with the bound port. */
+    /** The shop devices' MQTT channel, when configured. */
+    mqtt,
+    /** Device liveness sweep (tests run it by hand). */
+    deviceSweep,
+    /** Listen on a port (0 picks a free one), then start the MQTT channel; resolves with the bound port. */
     async listen(port: number, host?: string): Promise<number> {
       // Sessions ended or changed recently must be refused by this node from its first request.
       await revocations.load(db);
-      return new Promise((resolve, reject) => {
+      const bound = await new Promise<number>((resolve, reject) => {
         const onError = (err: Error) => reject(err);
         httpServer.once('error', onError);
         httpServer.listen(port, host, () => {
@@ -357,6 +402,17 @@ export function createApplication(deps: AppDeps) {
           resolve((httpServer.address() as AddressInfo).port);
         });
       });
+      try {
+        await mqtt?.start();
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (deps.mqtt?.mode === 'embedded' && (e.code === 'EADDRINUSE' || e.code === 'EACCES')) {
+          throw new ConfigError('MQTT_PORT', `cannot listen on port ${deps.mqtt.port} (${e.code}); set MQTT_PORT to a free port, or MQTT=off`);
+        }
+        if (deps.mqtt?.mode === 'external') throw new ConfigError('MQTT_URL', `the MQTT broker refused or is unreachable: ${e.message}`);
+        throw err;
+      }
+      return bound;
     },
     /** Stop accepting, disconnect sockets, close the http server. The caller closes the database. */
     close(): Promise<void> {
@@ -367,7 +423,9 @@ export function createApplication(deps: AppDeps) {
         void retention.stop();
         redisWatch?.stop();
         if (ownLeadership) void leadership.stop();
-        void io.close(() => resolve());
+        void deviceSweep.stop();
+        const mqttClosed = mqtt?.close().catch((err: unknown) => logger.warn({ err }, 'mqtt close failed')) ?? Promise.resolve();
+        void io.close(() => void mqttClosed.then(() => resolve()));
         httpServer.closeAllConnections?.();
       });
       return closing;

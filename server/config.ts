@@ -95,6 +95,31 @@ const envSchema = z.object({
     .default('dd'),
   /** How long the cluster's job lease (Redis) lives without renewal: the longest a dead owner blocks a takeover. */
   JOB_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
+  /**
+   * off: no MQTT channel for shop devices (no embedded broker, nothing published). Default on,
+   * except for several processes without MQTT_URL (then off, and on is refused).
+   */
+  MQTT: onOff.optional(),
+  /** The embedded broker's TCP port (1884: next to a system Mosquitto's 1883; 0 picks a free one). */
+  MQTT_PORT: z.coerce.number().int().min(0).max(65535).default(1884),
+  /** MQTT over WebSocket on the main port at /mqtt (embedded broker only). */
+  MQTT_WS: onOff.default(true),
+  /** An external broker (mqtt://user:pass@host:1883): the server publishes there and runs no broker. */
+  MQTT_URL: z
+    .string()
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return ['mqtt:', 'mqtts:', 'tcp:', 'tls:', 'ws:', 'wss:'].includes(u.protocol) && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    }, 'must be an mqtt://user:password@host:port URL')
+    .optional(),
+  /** With MQTT_URL: manage devices' broker accounts and ACLs through Mosquitto's dynamic security plugin. */
+  MQTT_DYNSEC: onOff.default(true),
+  /** Seconds a shop's device has to acknowledge a new order before dispatchers see it flagged. */
+  DEVICE_ACK_TIMEOUT_SEC: z.coerce.number().int().min(5).max(3600).default(60),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -125,6 +150,12 @@ export interface Config {
   workers: number;
   jobLeaseMs: number;
   redisPrefix: string;
+  /**
+   * The shop devices' MQTT channel: an embedded aedes broker (one process only), an external
+   * broker, or none.
+   */
+  mqtt: { mode: 'embedded'; port: number; websocket: boolean } | { mode: 'external'; url: string; dynsec: boolean } | { mode: 'off' };
+  deviceAckTimeoutSec: number;
 }
 
 /** Parse the environment once at boot; throws ConfigError naming the first bad variable. */
@@ -143,6 +174,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       'WORKERS',
       `${e.WORKERS} workers need a PostgreSQL DATABASE_URL: the embedded database serves one process (unset WORKERS or set it to 1)`,
     );
+  }
+  const workers = e.WORKERS ?? (e.DATABASE_URL ? os.availableParallelism() : 1);
+  const manyProcesses = workers > 1 || e.REDIS_URL !== undefined;
+  const mqttOn = e.MQTT ?? (e.MQTT_URL !== undefined || !manyProcesses);
+  if (mqttOn && !e.MQTT_URL && manyProcesses) {
+    // Devices must all reach one broker: an embedded one per process would split them.
+    throw new ConfigError('MQTT_URL', 'several server processes (WORKERS > 1 or REDIS_URL) need one external MQTT broker: set MQTT_URL, or MQTT=off');
   }
   return {
     env: e.NODE_ENV,
@@ -165,8 +203,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     allowedOrigins: [...new Set([...(e.PUBLIC_URL ? [e.PUBLIC_URL] : []), ...(e.ALLOWED_ORIGINS ?? [])])],
     trustProxy: e.TRUST_PROXY,
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
-    workers: e.WORKERS ?? (e.DATABASE_URL ? os.availableParallelism() : 1),
+    workers,
     jobLeaseMs: e.JOB_LEASE_MS,
     redisPrefix: e.REDIS_PREFIX,
+    mqtt: !mqttOn
+      ? { mode: 'off' }
+      : e.MQTT_URL
+        ? { mode: 'external', url: e.MQTT_URL, dynsec: e.MQTT_DYNSEC }
+        : { mode: 'embedded', port: e.MQTT_PORT, websocket: e.MQTT_WS },
+    deviceAckTimeoutSec: e.DEVICE_ACK_TIMEOUT_SEC,
   };
 }

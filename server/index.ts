@@ -129,6 +129,8 @@ async function main() {
     dev: config.env === 'development',
     snapshotIntervalMs: config.snapshotIntervalMs,
     lateAfterMinutes: config.lateAfterMinutes,
+    deviceAckTimeoutSec: config.deviceAckTimeoutSec,
+    ...(config.mqtt.mode === 'off' ? {} : { mqtt: config.mqtt.mode === 'embedded' ? { ...config.mqtt, host: config.host } : config.mqtt }),
     periodLock: redis ? createRedisLock(redis, nodeId, `${config.redisPrefix}:lock`) : createLocalLock(),
     leadership,
     nodeId,
@@ -147,9 +149,11 @@ async function main() {
     });
     if (worker) process.send?.(READY);
     logger.info({ port, ms: Date.now() - started, url: `http://localhost:${port}`, ...(worker ? { worker: process.pid } : {}) }, 'Dispatch Desk is live');
+    if (config.mqtt.mode === 'off') logger.info(config.redisUrl || config.workers > 1 ? 'shop devices over MQTT off: several processes need MQTT_URL (an external broker)' : 'shop devices over MQTT off (MQTT=off)');
   } catch (err) {
     await app.close().catch(() => undefined);
     await db.close().catch(() => undefined);
+    if (err instanceof ConfigError) fail(`bad configuration: ${err.message}`);
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') fail(`bad configuration: PORT: port ${config.port} is already in use; set PORT to a free port`);
     if (e.code === 'EACCES') fail(`bad configuration: PORT: not allowed to listen on port ${config.port}`);

@@ -26,6 +26,7 @@ import { ChatPanel } from './ChatPanel';
 import { ConnectionBadge } from './ConnectionBadge';
 import { DeliveryDetail } from './DeliveryDetail';
 import { DeliveryList } from './DeliveryList';
+import { useOfflineShops } from '../lib/use-offline-shops';
 import { RiderPanel } from './RiderPanel';
 import { StatusCounters, STATUS_LABEL } from './StatusCounters';
 import { UserChip } from './UserChip';
@@ -131,6 +132,8 @@ export function Dashboard() {
     };
   }, [socket, selection, centers, store, ridersStore]);
 
+  const watchedCenters = useMemo(() => (selection === null ? [] : selection === 'all' ? centers.map((c) => c.id) : [selection]), [selection, centers]);
+  const offlineShops = useOfflineShops(socket, watchedCenters);
   const rowsView = useDeliveries((s) => s.view);
   const ridersView = useStore(ridersStore, (s) => s.view);
 
@@ -275,7 +278,7 @@ export function Dashboard() {
       <div className="workspace">
         <main className="main">
           <h2 className="sr-only">{center ? `${center.name} deliveries` : 'All centers’ deliveries'}</h2>
-          <DeliveryList rows={visible} selectedSeq={selectedSeq} lateAfterMinutes={settings.lateAfterMinutes} now={now} onSelect={onSelect} onAssign={onAssign} />
+          <DeliveryList rows={visible} selectedSeq={selectedSeq} lateAfterMinutes={settings.lateAfterMinutes} now={now} offlineShops={offlineShops} onSelect={onSelect} onAssign={onAssign} />
           <p className="list-foot" data-testid="row-total">
             {visible.length} of {total} deliveries · late after {settings.lateAfterMinutes} min
           </p>

@@ -1,7 +1,7 @@
 'use client';
 import { memo, useEffect, useRef } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { isLate, type DeliveryRow } from '@/protocol';
+import { isActive, isAwaitingShopAck, isLate, type DeliveryRow } from '@/protocol';
 import { STATUS_LABEL } from './StatusCounters';
 
 const ROW_HEIGHT = 44;
@@ -15,6 +15,10 @@ interface RowProps {
   top: number;
   selected: boolean;
   late: boolean;
+  /** The shop's device has not acknowledged the order in time. */
+  unacked: boolean;
+  /** Every device of the row's shop is offline. */
+  shopOffline: boolean;
   onSelect: (seq: number) => void;
   onAssign: (seq: number) => void;
 }
@@ -23,7 +27,7 @@ interface RowProps {
  * One row. Memoized: the store replaces a row object only when the merge rule accepts a newer
  * (modDate, version), so unchanged rows never re-render.
  */
-const Row = memo(function Row({ row, top, selected, late, onSelect, onAssign }: RowProps) {
+const Row = memo(function Row({ row, top, selected, late, unacked, shopOffline, onSelect, onAssign }: RowProps) {
   const assignable = row.status === 'waiting' || row.status === 'assigned';
   return (
     <div
@@ -35,6 +39,7 @@ const Row = memo(function Row({ row, top, selected, late, onSelect, onAssign }: 
       data-status={row.status}
       data-version={row.version}
       data-late={late || undefined}
+      data-shop-unacked={unacked || undefined}
       onClick={() => onSelect(row.deliverySeq)}
     >
       <span role="cell" className="c-seq">#{row.deliverySeq}</span>
@@ -42,7 +47,11 @@ const Row = memo(function Row({ row, top, selected, late, onSelect, onAssign }: 
         {time(row.createdAt)}
         {late && <span className="late-tag" title="Late">late</span>}
       </span>
-      <span role="cell" className="c-shop" title={row.shopAddress}>{row.shopName}</span>
+      <span role="cell" className="c-shop" title={row.shopAddress}>
+        {row.shopName}
+        {unacked && <span className="shop-tag" data-testid="shop-unacked" title="The shop's device has not confirmed this order">not received</span>}
+        {shopOffline && <span className="shop-tag" data-testid="shop-offline" title="All of this shop's devices are offline">shop offline</span>}
+      </span>
       <span role="cell" className="c-addr" title={row.address}>{row.address}</span>
       <span role="cell" className="c-rider">{row.riderName ?? '—'}</span>
       <span role="cell" className="c-status">
@@ -74,12 +83,14 @@ interface ListProps {
   lateAfterMinutes: number;
   /** Current time, ticking slowly, for the late marks. */
   now: number;
+  /** Shops whose devices are all offline. */
+  offlineShops?: ReadonlySet<number>;
   onSelect: (seq: number) => void;
   onAssign: (seq: number) => void;
 }
 
 /** Virtualized: only the visible rows (plus a few) are in the DOM, whatever the list length. */
-export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, onSelect, onAssign }: ListProps) {
+export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, offlineShops, onSelect, onAssign }: ListProps) {
   const parentRef = useRef<HTMLDivElement>(null);
   // The virtualizer changes in place, so the React Compiler must (and does) leave this component
   // unmemoized; that skip is what we want (TanStack/virtual#1119), not a defect to fix here.
@@ -118,6 +129,8 @@ export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, onSelec
                 top={item.start}
                 selected={row.deliverySeq === selectedSeq}
                 late={isLate(row, now, lateAfterMinutes)}
+                unacked={isAwaitingShopAck(row, now)}
+                shopOffline={row.shopId != null && isActive(row.status) && (offlineShops?.has(row.shopId) ?? false)}
                 onSelect={onSelect}
                 onAssign={onAssign}
               />

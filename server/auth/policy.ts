@@ -1,5 +1,6 @@
 import type { ApiKeyScope, NamespaceName, SessionUser } from '../../protocol';
 import { AppError } from '../errors';
+import { mqttTopics, parseMqttTopic } from '../../protocol/mqtt';
 
 /**
  * Who may do what: the one place that decides, for Socket.IO commands, REST routes and any
@@ -93,4 +94,42 @@ export function requireAllowed(allowed: boolean, message = 'You may not do this'
 /** Refuse an API key without the scope a route needs. */
 export function requireScope(key: ApiKeyPrincipal, scope: ApiKeyScope): void {
   if (!policy.hasScope(key, scope)) throw new AppError('forbidden', `This API key lacks the ${scope} scope`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shop devices (MQTT and the polling fallback). Separate functions: a device is not a user.
+// ---------------------------------------------------------------------------------------------
+
+/** An authenticated order-receipt device. */
+export interface DevicePrincipal {
+  deviceId: number;
+  shopId: number;
+  username: string;
+}
+
+/**
+ * A device may subscribe only to its own shop's order topics: the whole set (`orders/+` or
+ * `orders/#`) or one order. Any other filter (another shop, device topics, wildcards above the
+ * shop, `$SYS`) is refused.
+ */
+export function deviceMaySubscribe(d: DevicePrincipal, filter: string): boolean {
+  const parsed = parseMqttTopic(filter);
+  if (parsed) return parsed.kind === 'order' && parsed.shopId === d.shopId;
+  const base = mqttTopics.shopOrders(d.shopId).slice(0, -1); // ".../orders/"
+  return filter === `${base}+` || filter === `${base}#`;
+}
+
+/** A device may publish only its own liveness and acknowledgement topics. */
+export function deviceMayPublish(d: DevicePrincipal, topic: string): boolean {
+  return topic === mqttTopics.deviceStatus(d.shopId, d.username) || topic === mqttTopics.deviceAck(d.shopId, d.username);
+}
+
+/** A device may poll only its own shop's orders. */
+export function deviceMayReadShop(d: DevicePrincipal, shopId: number): boolean {
+  return d.shopId === shopId;
+}
+
+/** Registering and revoking shop devices is an admin's job. */
+export function mayManageDevices(u: SessionUser): boolean {
+  return policy.administer(u);
 }

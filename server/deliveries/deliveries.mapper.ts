@@ -26,6 +26,9 @@ export function toDeliveryRow(d: DeliveryWithRider): DeliveryRow {
     cancelledAt: iso(d.cancelledAt),
     modDate: d.modDate.toISOString(),
     version: d.version,
+    shopId: d.shopId,
+    shopReceivedAt: iso(d.shopReceivedAt),
+    shopAckDueAt: iso(d.shopAckDueAt),
     txid: Number(d.txid),
   };
 }

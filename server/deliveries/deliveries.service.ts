@@ -62,11 +62,15 @@ export interface DeliveriesServiceDeps {
   now?: () => Date;
   /** How far back finished deliveries stay on a center's list. */
   listWindowHours?: number;
+  /** Seconds a shop's device has to acknowledge a new order (DEVICE_ACK_TIMEOUT_SEC). */
+  deviceAckTimeoutSec?: number;
 }
 
 export interface NewDelivery {
   centerId: number;
   orderNo: string;
+  /** The shop by id (must belong to the center); without it the shop is found or created by name. */
+  shopId?: number | undefined;
   shopName: string;
   shopAddress: string;
   customerName: string;
@@ -98,6 +102,24 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
   const { db, notifier } = deps;
   const now = deps.now ?? (() => new Date());
   const windowMs = (deps.listWindowHours ?? 24) * 3_600_000;
+  const ackTimeoutMs = (deps.deviceAckTimeoutSec ?? 60) * 1000;
+
+  /** The order's shop: by id within the center, else by name (created on first use). */
+  async function resolveShop(tx: Tx, input: NewDelivery): Promise<{ id: number; name: string; hasDevice: boolean }> {
+    const hasDevice = { devices: { where: { revokedAt: null }, select: { id: true }, take: 1 } } as const;
+    if (input.shopId !== undefined) {
+      const shop = await tx.shop.findUnique({ where: { id: input.shopId }, include: hasDevice });
+      if (!shop || shop.centerId !== input.centerId) throw new AppError('bad_request', `Shop ${input.shopId} is not a shop of center ${input.centerId}`);
+      return { id: shop.id, name: shop.name, hasDevice: shop.devices.length > 0 };
+    }
+    const shop = await tx.shop.upsert({
+      where: { centerId_name: { centerId: input.centerId, name: input.shopName } },
+      create: { centerId: input.centerId, name: input.shopName, address: input.shopAddress },
+      update: {},
+      include: hasDevice,
+    });
+    return { id: shop.id, name: shop.name, hasDevice: shop.devices.length > 0 };
+  }
 
   /** Recompute a rider's status from their active deliveries; returns the row if it changed. */
   async function refreshRider(tx: Tx, riderId: number): Promise<RiderRow | null> {
@@ -276,11 +298,13 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
           throw new AppError('not_found', `Center ${input.centerId} not found`);
         }
         const at = now();
+        const shop = await resolveShop(tx, input);
         const order = await tx.order.create({
           data: {
             orderNo: input.orderNo,
             centerId: input.centerId,
-            shopName: input.shopName,
+            shopId: shop.id,
+            shopName: shop.name,
             customerName: input.customerName,
             customerPhone: input.customerPhone ?? null,
             customerAddress: input.customerAddress,
@@ -293,7 +317,9 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
           centerId: input.centerId,
           orderId: order.id,
           orderNo: input.orderNo,
-          shopName: input.shopName,
+          shopId: shop.id,
+          shopName: shop.name,
+          shopAckDueAt: shop.hasDevice ? new Date(at.getTime() + ackTimeoutMs) : null,
           shopAddress: input.shopAddress,
           address: input.customerAddress,
           lat: input.lat,
@@ -349,6 +375,38 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
         }
         return { status: 'cancelled', eventType: 'cancelled', data: { status: 'cancelled', cancelledAt: now() }, riderId: cur.riderId, note: reason };
       });
+    },
+
+    /**
+     * A device of the order's shop acknowledged it: the first acknowledgement stamps the delivery
+     * (new version), adds "received by the shop's device" to its timeline and notifies after
+     * commit; later ones change nothing and return null. An order of another shop is not_found.
+     */
+    async shopReceived(orderNo: string, shopId: number, deviceLabel: string): Promise<DeliveryRow | null> {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const outcome = await db.$transaction(async (tx): Promise<DeliveryRow | null | 'raced'> => {
+          const current = await tx.delivery.findFirst({ where: { orderNo }, include: { rider: { select: { name: true, userId: true } } } });
+          if (!current || current.shopId !== shopId) throw new AppError('not_found', `Order ${orderNo} is not an order of shop ${shopId}`);
+          if (current.shopReceivedAt) return null;
+          const at = now();
+          if (!(await repo.updateIfVersion(tx, current.deliverySeq, current.version, { shopReceivedAt: at }))) return 'raced';
+          await repo.addEvent(tx, {
+            deliverySeq: current.deliverySeq,
+            type: 'shop_received',
+            status: current.status,
+            riderId: current.riderId,
+            actorUserId: null,
+            actorLabel: deviceLabel,
+            note: "received by the shop's device",
+            at,
+          });
+          return toDeliveryRow((await repo.findBySeq(tx, current.deliverySeq))!);
+        });
+        if (outcome === 'raced') continue;
+        if (outcome) notifier.deliveryChanged(outcome, { riderUserIds: [] });
+        return outcome;
+      }
+      throw new AppError('conflict', `Order ${orderNo} kept changing; acknowledge again`);
     },
 
     /** Cancel by order number (the consumer app's cancel flow). */

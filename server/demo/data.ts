@@ -15,7 +15,8 @@ export const DEMO_ACCOUNTS = [
   { email: 'admin@demo.local', name: 'Demo Admin', role: 'admin' },
 ] as const;
 
-const SHOPS = [
+/** Every demo center has these shops; the first shop of the first center gets the demo device. */
+export const DEMO_SHOPS = [
   'Kimbap Heaven', 'Hongdae Fried Chicken', 'Seoul Tteokbokki', 'Bibim House', 'Jjajang Palace',
   'Pho Saigon', 'Burger Lab', 'Pizza Alley', 'Sushi Go', 'Dakgalbi Corner', 'Mandu King',
   'Bean Brothers Coffee', 'Green Salad Bar', 'Taco Seoul', 'Noodle Road',
@@ -43,7 +44,7 @@ export interface FakeOrder {
 
 export function fakeOrder(rng: Random, center: { lat: number; lng: number }): FakeOrder {
   return {
-    shopName: rng.pick(SHOPS),
+    shopName: rng.pick(DEMO_SHOPS),
     shopAddress: `${rng.int(1, 400)} ${rng.pick(STREETS)}`,
     customerName: personName(rng),
     customerPhone: `010-${rng.int(1000, 9999)}-${rng.int(1000, 9999)}`,
@@ -54,6 +55,9 @@ export function fakeOrder(rng: Random, center: { lat: number; lng: number }): Fa
     lng: center.lng + (rng.next() - 0.5) * 0.05,
   };
 }
+
+/** The demo's order-receipt device (embedded broker quick start): its password is DEMO_PASSWORD. */
+export const DEMO_DEVICE = { username: 'device-1', name: 'Demo counter tablet' } as const;
 
 let orderCounter = 0;
 /** Order numbers unique across restarts and processes: date, time in base 36, a counter. */

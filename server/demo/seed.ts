@@ -1,7 +1,7 @@
 import type { Db } from '../db/database';
 import { hashPassword } from '../auth/password';
 import { CARRIED_STATUSES, ORDER_STATUS_BY_DELIVERY, type DeliveryStatus } from '../../protocol';
-import { DEMO_ACCOUNTS, DEMO_CENTERS, fakeOrder, newOrderNo, personName } from './data';
+import { DEMO_ACCOUNTS, DEMO_CENTERS, DEMO_DEVICE, DEMO_SHOPS, fakeOrder, newOrderNo, personName } from './data';
 import { createRandom } from './random';
 
 export interface SeedOptions {
@@ -15,7 +15,19 @@ export interface SeedResult {
   centers: number;
   riders: number;
   deliveries: number;
+  shops: number;
+  /** The demo device's username, when the seed created it. */
+  demoDevice?: string;
   seeded: boolean;
+}
+
+/** The demo device on the first shop of the first center, if the database has no device yet. */
+async function seedDemoDevice(db: Db, password: string): Promise<string | undefined> {
+  if ((await db.device.count()) > 0) return undefined;
+  const shop = await db.shop.findFirst({ orderBy: { id: 'asc' }, select: { id: true } });
+  if (!shop) return undefined;
+  await db.device.create({ data: { shopId: shop.id, name: DEMO_DEVICE.name, username: DEMO_DEVICE.username, passwordHash: await hashPassword(password) } });
+  return DEMO_DEVICE.username;
 }
 
 const HOUR = 3_600_000;
@@ -29,17 +41,20 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
   const total = opts.deliveries ?? 1500;
   const now = opts.now ?? new Date();
   if ((await db.center.count()) > 0) {
+    const demoDevice = await seedDemoDevice(db, opts.password);
     return {
       centers: await db.center.count(),
       riders: await db.rider.count(),
       deliveries: await db.delivery.count(),
+      shops: await db.shop.count(),
+      ...(demoDevice ? { demoDevice } : {}),
       seeded: false,
     };
   }
   const rng = createRandom(20261125);
   const hashes = await Promise.all(DEMO_ACCOUNTS.map(() => hashPassword(opts.password)));
 
-  return db.$transaction(
+  const seeded = await db.$transaction(
     async (tx) => {
       const centers = [];
       for (const c of DEMO_CENTERS) {
@@ -47,6 +62,15 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
         centers.push(center);
       }
       const first = centers[0]!;
+      // Real shops per center (the first one of the first center gets the demo device).
+      const shopIds = new Map<string, number>();
+      for (const center of centers) {
+        const shops = await tx.shop.createManyAndReturn({
+          data: DEMO_SHOPS.map((name) => ({ centerId: center.id, name, address: `${rng.int(1, 400)} ${center.name.replace(' Center', '')}-ro` })),
+          select: { id: true, name: true },
+        });
+        for (const s of shops.sort((a, b) => a.id - b.id)) shopIds.set(`${center.id}:${s.name}`, s.id);
+      }
       const users = await Promise.all(
         DEMO_ACCOUNTS.map((a, i) =>
           tx.user.create({ data: { email: a.email, name: a.name, role: a.role, passwordHash: hashes[i]! } }),
@@ -96,6 +120,7 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
         orders.push({
           orderNo,
           centerId: center.id,
+          shopId: shopIds.get(`${center.id}:${o.shopName}`)!,
           shopName: o.shopName,
           customerName: o.customerName,
           customerPhone: o.customerPhone,
@@ -109,7 +134,7 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
         });
         plans.push({ status, createdAt, riderId, shopAddress: o.shopAddress, lat: o.lat, lng: o.lng });
       }
-      const createdOrders = await tx.order.createManyAndReturn({ data: orders, select: { id: true, orderNo: true, centerId: true, shopName: true, customerAddress: true } });
+      const createdOrders = await tx.order.createManyAndReturn({ data: orders, select: { id: true, orderNo: true, centerId: true, shopId: true, shopName: true, customerAddress: true } });
       // Pair rows by order number, not by position: RETURNING order is not a promise.
       const planByOrderNo = new Map(orders.map((o, i) => [o.orderNo, plans[i]!]));
       const deliveries = createdOrders.map((o) => {
@@ -126,6 +151,7 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
           centerId: o.centerId,
           orderId: o.id,
           orderNo: o.orderNo,
+          shopId: o.shopId,
           shopName: o.shopName,
           shopAddress: p.shopAddress,
           address: o.customerAddress,
@@ -162,8 +188,10 @@ export async function seedDemo(db: Db, opts: SeedOptions): Promise<SeedResult> {
         where: { deliveries: { some: { status: { in: [...CARRIED_STATUSES] } } } },
         data: { status: 'busy' },
       });
-      return { centers: centers.length, riders: ridersPerCenter * centers.length, deliveries: created.length, seeded: true };
+      return { centers: centers.length, riders: ridersPerCenter * centers.length, deliveries: created.length, shops: shopIds.size, seeded: true };
     },
     { timeout: 120_000, maxWait: 30_000 },
   );
+  const demoDevice = await seedDemoDevice(db, opts.password);
+  return { ...seeded, ...(demoDevice ? { demoDevice } : {}) };
 }

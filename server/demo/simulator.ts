@@ -64,11 +64,16 @@ export function createSimulator(opts: SimulatorOptions) {
     if (centers.length === 0) return;
 
     owed += (opts.ordersPerMinute * opts.tickMs) / 60_000;
+    // Orders go to the centers' real shops (their devices get them over MQTT).
+    const shops = owed >= 1 ? await db.shop.findMany({ select: { id: true, centerId: true, name: true, address: true } }) : [];
     while (owed >= 1) {
       owed -= 1;
       const center = rng.pick(centers);
       const o = fakeOrder(rng, center);
-      await act(() => deliveries.create({ centerId: center.id, orderNo: newOrderNo(new Date(), rng), ...o }, SIM_ACTOR), 'created');
+      const own = shops.filter((s) => s.centerId === center.id);
+      const shop = own.length ? rng.pick(own) : undefined;
+      const input = { centerId: center.id, orderNo: newOrderNo(new Date(), rng), ...o, ...(shop ? { shopId: shop.id, shopName: shop.name, shopAddress: shop.address || o.shopAddress } : {}) };
+      await act(() => deliveries.create(input, SIM_ACTOR), 'created');
     }
 
     const active = await db.delivery.findMany({

@@ -62,6 +62,7 @@ const SOCKET_ROWS: Record<NamespaceName, Record<string, SocketRow>> = {
     'delivery:cancel': { targets: ['A', 'B'], fixture: 'assigned', expect: cancels, payload: (c) => ({ deliverySeq: c.seq, reason: 'matrix' }) },
     'riders:list': { targets: ['A', 'B'], expect: seesCenter, payload: (c) => ({ centerId: c.centerId }) },
     'rider:position': { targets: ['-'], expect: (r) => r === 'rider', payload: () => ({ lat: 37.5, lng: 127 }) },
+    'shops:status': { targets: ['A', 'B'], expect: seesCenter, payload: (c) => ({ centerId: c.centerId }) },
   },
   '/chat': {
     'chat:join': { targets: ['A', 'B'], expect: chats, payload: (c) => ({ centerId: c.centerId }) },
@@ -141,6 +142,9 @@ function restRows(ids: { targetUserId: number; login: (p: Principal) => { email:
     'GET /api/orders/:orderNo': { targets: ['A', 'B'], fixture: 'order', expect: user((r) => seesOrders(r)), path: (c) => `/api/orders/${c.orderNo}` },
     'POST /api/orders': { targets: ['A', 'B'], expect: (p, x) => user(dispatches)(p, x) || key('orders:create')(p), path: () => '/api/orders', body: newOrder },
     'POST /api/orders/:orderNo/cancel': { targets: ['A', 'B'], fixture: 'order', expect: (p, x) => user(cancels)(p, x) || key('orders:cancel')(p), path: (c) => `/api/orders/${c.orderNo}/cancel`, body: () => ({ reason: 'matrix' }) },
+    // Devices authenticate with HTTP Basic device credentials: no user session or API key reads a shop's feed.
+    'GET /api/shops/:id/orders': { targets: ['-'], expect: () => false, path: () => '/api/shops/1/orders' },
+    'POST /api/shops/:id/devices': { targets: ['-'], expect: user((r) => r === 'admin'), path: () => '/api/shops/1/devices', body: () => ({ name: 'Matrix tablet' }) },
     'POST /api/publish': {
       targets: ['A', 'B'],
       expect: (p) => key('publish:notices')(p),

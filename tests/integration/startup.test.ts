@@ -11,7 +11,7 @@ function runServer(env: Record<string, string>, ms = 60_000): Promise<{ code: nu
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
       cwd: path.resolve(import.meta.dirname, '../..'),
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'silent', SIMULATOR: 'off', DEMO_SEED: 'off', ...env },
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'silent', SIMULATOR: 'off', DEMO_SEED: 'off', MQTT_PORT: '0', ...env },
     });
     let stderr = '';
     let stdout = '';
@@ -57,6 +57,13 @@ describe('start-up refuses bad configuration with one clear line', () => {
     expect(r.stderr).toMatch(/DATABASE_URL: cannot connect to postgresql:\/\/postgres@127\.0\.0\.1:\d+\/nothing \(ECONNREFUSED\)/);
   });
 
+  it('an MQTT port in use', async () => {
+    const r = await runServer({ DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0', SERVE_PAGES: 'off', MQTT_PORT: String(busyPort) });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`bad configuration: MQTT_PORT: cannot listen on port ${busyPort} (EADDRINUSE)`);
+  });
+
   it('a port in use', async () => {
     const r = await runServer({ DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(busyPort) });
     expect(r.code).toBe(1);
@@ -80,7 +87,7 @@ describe('graceful shutdown', () => {
     await new Promise((r) => probe.close(r));
     const child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
       cwd: path.resolve(import.meta.dirname, '../..'),
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', SERVE_PAGES: 'off', SIMULATOR: 'on', DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(port), DEMO_PASSWORD: 'demo' },
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', SERVE_PAGES: 'off', SIMULATOR: 'on', DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(port), DEMO_PASSWORD: 'demo', MQTT_PORT: '0' },
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

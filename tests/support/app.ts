@@ -4,6 +4,7 @@ import { createApplication, type AppDeps, type Application } from '../../server/
 import { createApiKey } from '../../server/auth/apikeys';
 import { hashPassword } from '../../server/auth/password';
 import type { Database } from '../../server/db/database';
+import type { MqttOptions } from '../../server/mqtt/channel';
 import { seedDemo } from '../../server/demo/seed';
 import { createLogger } from '../../server/logger';
 import type { Adapter } from './adapters';
@@ -20,6 +21,9 @@ export interface TestAppOptions {
   snapshotIntervalMs?: number;
   /** Socket ids that must miss a delivery event (fault injection). */
   lossInjector?: (event: string) => string[];
+  /** The shop devices' MQTT channel (embedded broker on port 0, or an external broker). */
+  mqtt?: MqttOptions;
+  deviceAckTimeoutSec?: number;
   /** Socket.IO adapter: in-memory (default) or Redis Streams on its own stream. */
   adapter?: Adapter;
   /** More application options (origins, proxies, limits, token life). */
@@ -55,6 +59,8 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     apiRatePerSecond: opts.apiRatePerSecond ?? 1000,
     snapshotIntervalMs: opts.snapshotIntervalMs ?? 0,
     ...(opts.lossInjector ? { lossInjector: opts.lossInjector } : {}),
+    ...(opts.mqtt ? { mqtt: opts.mqtt } : {}),
+    ...(opts.deviceAckTimeoutSec !== undefined ? { deviceAckTimeoutSec: opts.deviceAckTimeoutSec } : {}),
     ...(adapterRun?.deps ?? {}),
     ...opts.app,
   });

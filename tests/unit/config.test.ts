@@ -77,3 +77,33 @@ describe('configuration', () => {
     expect(configError({ WORKERS: 'many' }).variable).toBe('WORKERS');
   });
 });
+
+describe('MQTT configuration', () => {
+  it('runs the embedded broker on 1884 by default, with WebSocket', () => {
+    expect(loadConfig({}).mqtt).toEqual({ mode: 'embedded', port: 1884, websocket: true });
+    expect(loadConfig({ MQTT_PORT: '4401', MQTT_WS: 'off' }).mqtt).toEqual({ mode: 'embedded', port: 4401, websocket: false });
+    expect(loadConfig({}).deviceAckTimeoutSec).toBe(60);
+  });
+
+  it('publishes to an external broker when MQTT_URL is set', () => {
+    expect(loadConfig({ MQTT_URL: 'mqtt://dd:secret@127.0.0.1:1883' }).mqtt).toEqual({ mode: 'external', url: 'mqtt://dd:secret@127.0.0.1:1883', dynsec: true });
+    expect(loadConfig({ MQTT: 'off' }).mqtt).toEqual({ mode: 'off' });
+  });
+
+  it('refuses a bad MQTT_URL without echoing it', () => {
+    const e = configError({ MQTT_URL: 'http://dd:secret@host' });
+    expect(e.variable).toBe('MQTT_URL');
+    expect(e.message).not.toContain('secret');
+    expect(configError({ MQTT_PORT: '70000' }).variable).toBe('MQTT_PORT');
+    expect(configError({ DEVICE_ACK_TIMEOUT_SEC: '1' }).variable).toBe('DEVICE_ACK_TIMEOUT_SEC');
+  });
+
+  it('never runs one embedded broker per process: several processes need MQTT_URL', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).mqtt).toEqual({ mode: 'off' });
+    const pg = 'postgresql://dd@127.0.0.1:5432/dd';
+    expect(configError({ DATABASE_URL: pg, WORKERS: '2', MQTT: 'on' }).variable).toBe('MQTT_URL');
+    expect(loadConfig({ DATABASE_URL: pg, WORKERS: '1' }).mqtt.mode).toBe('embedded');
+    expect(configError({ REDIS_URL: 'redis://127.0.0.1:6379', MQTT: 'on' }).message).toMatch(/external MQTT broker/);
+    expect(loadConfig({ DATABASE_URL: pg, WORKERS: '2', MQTT_URL: 'mqtt://127.0.0.1:1883' }).mqtt.mode).toBe('external');
+  });
+});
