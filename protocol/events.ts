@@ -15,6 +15,7 @@ import {
 } from './deliveries';
 import { orderNoSchema, orderRowSchema, type OrderRow } from './orders';
 import type { DeliverySnapshot } from './snapshot';
+import type { AlertRecord, MonitorHistory, MonitorOverview, PresenceChange, PresenceList } from './ops';
 
 /** Bumped whenever an event or payload changes incompatibly. */
 export const PROTOCOL_VERSION = 1;
@@ -108,6 +109,8 @@ export type DispatchServerEvents = DeliveryEvents &
     'rider:status': (row: RiderRow) => void;
     'rider:position': (pos: RiderPosition) => void;
     'deliveries:snapshot': (snapshot: DeliverySnapshot) => void;
+    /** A connection of the center appeared, changed or went (operations: presence). */
+    'presence:changed': (change: PresenceChange) => void;
   };
 
 export const centerJoinSchema = z.union([z.object({ centerId: centerIdSchema }), z.object({ all: z.literal(true) })]);
@@ -151,6 +154,9 @@ export interface DispatchClientEvents {
   'delivery:cancel': (payload: unknown, ack: AckCallback<DeliveryRow>) => void;
   'riders:list': (payload: unknown, ack: AckCallback<RiderRow[]>) => void;
   'rider:position': (payload: unknown, ack: AckCallback<RiderPosition>) => void;
+  /** Device facts and sync counters, every few seconds (operations: presence). */
+  'presence:heartbeat': (payload: unknown, ack: AckCallback<{ ttlSec: number }>) => void;
+  'presence:list': (payload: unknown, ack: AckCallback<PresenceList>) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,9 +184,17 @@ export interface CallcenterClientEvents {
 // ---------------------------------------------------------------------------------------------
 // /monitor: operators (admin only)
 // ---------------------------------------------------------------------------------------------
-export type MonitorServerEvents = Hello & { 'monitor:stats': (stats: MonitorStats) => void };
+export type MonitorServerEvents = Hello & {
+  'monitor:stats': (stats: MonitorStats) => void;
+  /** Every node, per-center totals and active alerts; pushed each report interval. */
+  'monitor:overview': (overview: MonitorOverview) => void;
+  /** An alert raised or resolved, at once. */
+  'monitor:alert': (alert: AlertRecord) => void;
+};
 export interface MonitorClientEvents {
   'monitor:stats': (payload: unknown, ack: AckCallback<MonitorStats>) => void;
+  /** The last 15 minutes of every node's samples and the recent alert history. */
+  'monitor:history': (payload: unknown, ack: AckCallback<MonitorHistory>) => void;
 }
 
 /** Commands each namespace accepts; anything else is ignored and counted. */
@@ -188,10 +202,11 @@ export const CLIENT_COMMANDS = {
   '/dispatch': [
     'centers:list', 'center:join', 'center:leave', 'deliveries:sync', 'deliveries:mine', 'deliveries:fetch', 'delivery:timeline',
     'delivery:assign', 'delivery:pick_up', 'delivery:deliver', 'delivery:cancel', 'riders:list', 'rider:position',
+    'presence:heartbeat', 'presence:list',
   ],
   '/chat': ['chat:join', 'chat:leave', 'chat:history', 'chat:send'],
   '/callcenter': ['order:watch', 'order:unwatch', 'orders:search'],
-  '/monitor': ['monitor:stats'],
+  '/monitor': ['monitor:stats', 'monitor:history'],
 } as const satisfies {
   '/dispatch': readonly (keyof DispatchClientEvents)[];
   '/chat': readonly (keyof ChatClientEvents)[];

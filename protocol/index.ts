@@ -7,3 +7,4 @@ export * from './merge';
 export * from './orders';
 export * from './snapshot';
 export * from './row-store';
+export * from './ops';
