@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
@@ -34,6 +35,7 @@ import { createLocalLock, type PeriodLock } from './jobs/lock';
 import { createPeriodicJob } from './jobs/periodic';
 import { pruneIdempotencyRecords } from './jobs/retention';
 import { createSnapshotJob } from './snapshot/snapshot.job';
+import { createOps, type OpsOptions } from './ops/ops';
 
 /** Everything the application needs from outside; tests inject their own. */
 export interface AppDeps {
@@ -67,6 +69,12 @@ export interface AppDeps {
   /** Requests per API key per second on the publish and order APIs. */
   apiRatePerSecond?: number;
   secureCookies?: boolean;
+  /** This process's name in the cluster (monitor, metrics label, locks); default `host:pid`. */
+  nodeId?: string;
+  /** Key prefix of this deployment's operations data in Redis (presence, nodes, alerts); default `dd`. */
+  redisPrefix?: string;
+  /** Presence, node reports, alerts and their webhook. */
+  ops?: OpsOptions;
 }
 
 export type Application = ReturnType<typeof createApplication>;
@@ -79,6 +87,8 @@ export type Application = ReturnType<typeof createApplication>;
 export function createApplication(deps: AppDeps) {
   const { db, logger } = deps;
   const metrics = createMetrics();
+  const nodeId = deps.nodeId ?? `${os.hostname()}:${process.pid}`;
+  metrics.registry.setDefaultLabels({ node: nodeId });
   const router = createRouter(logger);
 
   const httpServer = createServer((req, res) => {
@@ -127,11 +137,21 @@ export function createApplication(deps: AppDeps) {
   } as unknown as Namespaces;
 
   const publisher = createPublisher(ns, metrics, deps.lossInjector);
+  const ops = createOps({
+    ...deps.ops,
+    nodeId,
+    db,
+    ...(deps.redis ? { redis: deps.redis } : {}),
+    redisPrefix: deps.redisPrefix ?? 'dd',
+    ns,
+    metrics,
+    logger,
+  });
   const auth = createAuthService(db, createTokenSigner(deps.sessionSecret));
   const centers = createCentersService(db);
   const deliveries = createDeliveriesService({
     db,
-    notifier: publisher.notifier,
+    notifier: ops.timeEvents(publisher.notifier),
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.listWindowHours !== undefined ? { listWindowHours: deps.listWindowHours } : {}),
   });
@@ -196,6 +216,7 @@ export function createApplication(deps: AppDeps) {
   registerRiderRoutes(router, { auth, riders });
   registerOrderRoutes(router, { db, auth, orders, deliveries, apiLimit });
   registerPublishRoutes(router, { db, publish, apiLimit, metrics });
+  ops.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -205,6 +226,8 @@ export function createApplication(deps: AppDeps) {
     services,
     metrics,
     snapshot,
+    ops,
+    nodeId,
     /** Listen on a port (0 picks a free one); resolves with the bound port. */
     listen(port: number, host?: string): Promise<number> {
       return new Promise((resolve, reject) => {
@@ -218,13 +241,17 @@ export function createApplication(deps: AppDeps) {
     },
     /** Stop accepting, disconnect sockets, close the http server. The caller closes the database. */
     close(): Promise<void> {
-      closing ??= new Promise<void>((resolve) => {
+      closing ??= (async () => {
         stopMonitor();
-        void snapshot.stop();
-        void retention.stop();
-        io.close(() => resolve());
-        httpServer.closeAllConnections?.();
-      });
+        // Leave the cluster's presence and node records first, so no node-down alert follows a planned stop.
+        await ops.stop().catch((err: unknown) => logger.warn({ err }, 'operations stop failed'));
+        await new Promise<void>((resolve) => {
+          void snapshot.stop();
+          void retention.stop();
+          io.close(() => resolve());
+          httpServer.closeAllConnections?.();
+        });
+      })();
       return closing;
     },
   };

@@ -56,6 +56,26 @@ const envSchema = z.object({
   COOKIE_SECURE: onOff.default(false),
   API_RATE_PER_SEC: z.coerce.number().int().min(1).max(100000).default(50),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Operations (presence, monitor, alerts)
+  /** Key prefix of this deployment in Redis (events stream, locks, presence, nodes, alerts). */
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,40}$/, 'must be 1-40 letters, digits or _ . : -').default('dd'),
+  /** A connection not refreshed for this long is gone (its node died). */
+  PRESENCE_TTL_SEC: z.coerce.number().int().min(3).max(600).default(30),
+  /** A connected rider without location or action for this long is flagged silent. */
+  PRESENCE_SILENT_AFTER_SEC: z.coerce.number().int().min(5).max(86_400).default(120),
+  /** How often each node reports its stats (and the alert evaluator runs). */
+  MONITOR_REPORT_MS: z.coerce.number().int().min(250).max(60_000).default(2000),
+  /** A node that has not reported for this long raises a node-down alert. */
+  ALERT_NODE_DOWN_SEC: z.coerce.number().int().min(2).max(3600).default(10),
+  /** Event-loop lag p99 above this raises an alert. */
+  ALERT_LAG_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+  ALERT_WEBHOOK_URL: z
+    .string()
+    .url()
+    .refine((v) => /^https?:\/\//.test(v), 'must be an http(s):// URL')
+    .optional(),
+  /** Signs each webhook body (HMAC-SHA256). */
+  ALERT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -78,6 +98,16 @@ export interface Config {
   sessionSecret: string | undefined;
   secureCookies: boolean;
   apiRatePerSecond: number;
+  redisPrefix: string;
+  ops: {
+    presenceTtlMs: number;
+    presenceSilentAfterMs: number;
+    reportIntervalMs: number;
+    nodeDownMs: number;
+    lagMs: number;
+    webhookUrl?: string;
+    webhookSecret?: string;
+  };
 }
 
 /** Parse the environment once at boot; throws ConfigError naming the first bad variable. */
@@ -91,6 +121,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(variable, `${issue?.message ?? 'invalid value'}${shown}`);
   }
   const e = parsed.data;
+  if (e.ALERT_WEBHOOK_URL && !e.ALERT_WEBHOOK_SECRET) throw new ConfigError('ALERT_WEBHOOK_SECRET', 'must be set when ALERT_WEBHOOK_URL is (it signs every alert)');
   return {
     env: e.NODE_ENV,
     host: e.HOST,
@@ -107,5 +138,15 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionSecret: e.SESSION_SECRET,
     secureCookies: e.COOKIE_SECURE,
     apiRatePerSecond: e.API_RATE_PER_SEC,
+    redisPrefix: e.REDIS_PREFIX,
+    ops: {
+      presenceTtlMs: e.PRESENCE_TTL_SEC * 1000,
+      presenceSilentAfterMs: e.PRESENCE_SILENT_AFTER_SEC * 1000,
+      reportIntervalMs: e.MONITOR_REPORT_MS,
+      nodeDownMs: e.ALERT_NODE_DOWN_SEC * 1000,
+      lagMs: e.ALERT_LAG_MS,
+      ...(e.ALERT_WEBHOOK_URL ? { webhookUrl: e.ALERT_WEBHOOK_URL } : {}),
+      ...(e.ALERT_WEBHOOK_SECRET ? { webhookSecret: e.ALERT_WEBHOOK_SECRET } : {}),
+    },
   };
 }

@@ -109,8 +109,10 @@ async function main() {
     apiRatePerSecond: config.apiRatePerSecond,
     snapshotIntervalMs: config.snapshotIntervalMs,
     lateAfterMinutes: config.lateAfterMinutes,
-    periodLock: redis ? createRedisLock(redis, `${os.hostname()}:${process.pid}`) : createLocalLock(),
-    ...(redis ? { redis } : {}),
+    periodLock: redis ? createRedisLock(redis, `${os.hostname()}:${process.pid}`, `${config.redisPrefix}:lock`) : createLocalLock(),
+    ...(redis ? { redis, redisStream: `${config.redisPrefix}:events` } : {}),
+    redisPrefix: config.redisPrefix,
+    ops: config.ops,
     ...(nextHandler ? { nextHandler } : {}),
   });
   try {

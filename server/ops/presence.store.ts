@@ -75,6 +75,17 @@ redis.call('HDEL', KEYS[1], unpack(ids))
 return vals
 `;
 
+/** Move expiries forward only for entries that exist and have not expired yet. */
+const TOUCH_LUA = `
+for i = 3, #ARGV do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) > tonumber(ARGV[1]) and tonumber(s) < tonumber(ARGV[2]) then
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
+  end
+end
+return 0
+`;
+
 /**
  * Redis: per center a hash `<prefix>:presence:c:<id>` (connId -> entry JSON) and a sorted set
  * `<prefix>:presence:c:<id>:exp` (connId scored by expiry, ms), plus a set of center ids so the
@@ -111,9 +122,7 @@ export function createRedisPresenceStore(redis: Redis, prefix: string): Presence
       const exp = now + ttlMs;
       const p = redis.pipeline();
       for (let i = 0; i < connIds.length; i += 1000) {
-        const members = connIds.slice(i, i + 1000).flatMap((id) => [exp, id]);
-        // XX: only entries still present; GT: never move an expiry backwards.
-        p.zadd(expKey(centerId), 'XX', 'GT', ...members);
+        p.eval(TOUCH_LUA, 1, expKey(centerId), String(now), String(exp), ...connIds.slice(i, i + 1000));
       }
       p.pexpire(hashKey(centerId), keep(ttlMs)).pexpire(expKey(centerId), keep(ttlMs)).sadd(centersKey, String(centerId));
       await p.exec();
