@@ -15,6 +15,7 @@ import {
 } from '@/protocol';
 import { createDeliverySync } from '../lib/delivery-sync';
 import { getJson } from '../lib/http';
+import { createPresenceStore, followPresence, startHeartbeat } from '../lib/presence';
 import { createRidersStore } from '../lib/riders-store';
 import { useSession } from '../lib/session';
 import { connectDispatch, request, type DispatchSocket } from '../lib/socket';
@@ -47,6 +48,7 @@ export function Dashboard() {
   const store = useDeliveriesStoreApi();
   const user = useSession();
   const [ridersStore] = useState(createRidersStore);
+  const [presenceStore] = useState(createPresenceStore);
   const [centers, setCenters] = useState<Center[]>([]);
   const [settings, setSettings] = useState<ClientSettings>({ lateAfterMinutes: 30, snapshotIntervalMs: 120_000 });
   const [selection, setSelection] = useState<Selection | null>(null);
@@ -122,6 +124,30 @@ export function Dashboard() {
       riders.reset();
     };
   }, [socket, selection, centers, store, ridersStore]);
+
+  // Presence: who of the followed centers is online (riders: online / silent / offline).
+  useEffect(() => {
+    if (!socket || selection === null || centers.length === 0) return;
+    return followPresence(socket, presenceStore, selection === 'all' ? centers.map((c) => c.id) : [selection]);
+  }, [socket, selection, centers, presenceStore]);
+  // Heartbeat: device facts and the sync engine's repair counts for the followed center.
+  const selectionRef = useRef(selection);
+  useEffect(() => {
+    selectionRef.current = selection;
+  }, [selection]);
+  useEffect(() => {
+    if (!socket) return;
+    return startHeartbeat(socket, () => {
+      const sel = selectionRef.current;
+      return typeof sel === 'number' ? { centerId: sel, repaired: store.getState().sync.repaired } : {};
+    });
+  }, [socket, store]);
+  const presenceRevision = useStore(presenceStore, (s) => s.revision);
+  const presenceOf = useCallback(
+    (riderId: number) => presenceStore.getState().riderState(riderId),
+    // the presence map changes with its revision
+    [presenceRevision, presenceStore],
+  );
 
   const revision = useDeliveries((s) => s.revision);
   const ridersRevision = useStore(ridersStore, (s) => s.revision);
@@ -232,6 +258,11 @@ export function Dashboard() {
           </select>
         </label>
         <ConnectionBadge />
+        {user?.role === 'admin' && (
+          <a className="topbar-link" href="/monitor" data-testid="monitor-link">
+            Monitor
+          </a>
+        )}
         {user && <UserChip user={user} />}
       </header>
       {error && (
@@ -298,8 +329,8 @@ export function Dashboard() {
             ))}
           {tab === 'riders' && (
             <div className="riders-tab">
-              <CenterMap deliveries={activeRows} riders={riderList} positionOf={positionOf} selectedSeq={selectedSeq} />
-              <RiderPanel riders={riderList} loadOf={loadOf} positions={ridersStore.getState().positions} now={now} />
+              <CenterMap deliveries={activeRows} riders={riderList} positionOf={positionOf} selectedSeq={selectedSeq} presenceOf={presenceOf} />
+              <RiderPanel riders={riderList} loadOf={loadOf} positions={ridersStore.getState().positions} now={now} presenceOf={presenceOf} />
             </div>
           )}
         </aside>
