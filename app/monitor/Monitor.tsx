@@ -88,7 +88,11 @@ export function Monitor() {
       sr.prune(o.sentAt);
       setOverview(o);
     });
-    s.on('monitor:alert', (a) => setHistory((h) => [a, ...h.filter((x) => x.id !== a.id)].slice(0, 50)));
+    s.on('monitor:alert', (a) => {
+      setHistory((h) => [a, ...h.filter((x) => x.id !== a.id)].slice(0, 50));
+      // Shown at once, not at the next overview.
+      setOverview((o) => (o ? { ...o, alerts: a.resolvedAt ? o.alerts.filter((x) => x.id !== a.id) : [...o.alerts.filter((x) => x.id !== a.id), a] } : o));
+    });
     return () => {
       s.off();
       s.disconnect();
