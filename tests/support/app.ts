@@ -6,6 +6,7 @@ import { hashPassword } from '../../server/auth/password';
 import type { Database } from '../../server/db/database';
 import { seedDemo } from '../../server/demo/seed';
 import { createLogger } from '../../server/logger';
+import type { OpsOptions } from '../../server/ops/ops';
 import type { Backend } from './backends';
 
 export const TEST_PASSWORD = 'test-pass';
@@ -19,6 +20,8 @@ export interface TestAppOptions {
   snapshotIntervalMs?: number;
   /** Socket ids that must miss a delivery event (fault injection). */
   lossInjector?: (event: string) => string[];
+  /** Presence, node report and alert settings (operations). */
+  ops?: OpsOptions;
 }
 
 export interface TestApp {
@@ -48,6 +51,7 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     apiRatePerSecond: opts.apiRatePerSecond ?? 1000,
     snapshotIntervalMs: opts.snapshotIntervalMs ?? 0,
     ...(opts.lossInjector ? { lossInjector: opts.lossInjector } : {}),
+    ...(opts.ops ? { ops: opts.ops } : {}),
   });
   const port = await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
