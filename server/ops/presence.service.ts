@@ -45,7 +45,13 @@ export function createPresence(opts: PresenceOptions) {
 
   const isSilent = (e: PresenceEntry, now: number) => e.role === 'rider' && now - Date.parse(e.lastActivityAt) >= silentAfterMs;
   const view = (e: PresenceEntry, now = Date.now()): PresenceView => ({ ...e, silent: isSilent(e, now) });
-  const announce = (change: PresenceChange) => dispatch.to([rooms.center(change.centerId), rooms.allCenters()]).emit('presence:changed', change);
+  /**
+   * Only riders are announced: the board shows riders' presence, and announcing every dispatcher
+   * tab to every other one would grow with the square of a room's size. Everyone is listed.
+   */
+  const announce = (change: PresenceChange, role: PresenceRole) => {
+    if (role === 'rider') dispatch.to([rooms.center(change.centerId), rooms.allCenters()]).emit('presence:changed', change);
+  };
   const fail = (err: unknown) => logger.warn({ err }, 'presence store unavailable');
 
   function count(centerId: number, role: PresenceRole, d: number) {
@@ -63,7 +69,7 @@ export function createPresence(opts: PresenceOptions) {
     for (const e of conn.entries) {
       if (e.centerId === 0) continue;
       store.upsert(e, ttlMs, now).catch(fail);
-      if (announceIt) announce({ centerId: e.centerId, entry: view(e, now) });
+      if (announceIt) announce({ centerId: e.centerId, entry: view(e, now) }, e.role);
     }
     if (announceIt) conn.announcedAt = now;
   }
@@ -120,7 +126,7 @@ export function createPresence(opts: PresenceOptions) {
         count(e.centerId, e.role, -1);
         if (e.centerId === 0) continue;
         store.remove(e.centerId, e.connId).catch(fail);
-        announce({ centerId: e.centerId, removed: e.connId, userId: e.userId, riderId: e.riderId });
+        announce({ centerId: e.centerId, removed: e.connId, userId: e.userId, riderId: e.riderId }, e.role);
       }
     });
   }
@@ -178,7 +184,7 @@ export function createPresence(opts: PresenceOptions) {
    */
   async function sweep(): Promise<{ removed: number; silent: number }> {
     const gone = await store.sweep();
-    for (const e of gone) announce({ centerId: e.centerId, removed: e.connId, userId: e.userId, riderId: e.riderId });
+    for (const e of gone) announce({ centerId: e.centerId, removed: e.connId, userId: e.userId, riderId: e.riderId }, e.role);
     const now = Date.now();
     const silentNow = new Set<string>();
     for (const c of await store.centers()) {
@@ -186,7 +192,7 @@ export function createPresence(opts: PresenceOptions) {
         const key = `${c}:${e.connId}`;
         const silent = isSilent(e, now);
         if (silent) silentNow.add(key);
-        if (silent !== knownSilent.has(key)) announce({ centerId: c, entry: view(e, now) });
+        if (silent !== knownSilent.has(key)) announce({ centerId: c, entry: view(e, now) }, e.role);
       }
     }
     knownSilent = silentNow;
