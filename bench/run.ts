@@ -14,11 +14,12 @@
  */
 import os from 'node:os';
 import { assignDialog } from './assign-dialog';
+import { monitorUpdate } from './monitor-update';
 import { publishLatency } from './publish-latency';
 import { allowedCpus, Cleanup, hasTaskset, parseArgs, pinSelf, startServer, UsageError, type OptionSpec, type ParsedArgs, type ServerHandle } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
 
-const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog];
+const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog, monitorUpdate];
 
 const RUNNER_OPTIONS: OptionSpec[] = [
   { name: 'only', description: 'comma-separated benchmark names to run', defaultText: 'all' },
