@@ -16,16 +16,15 @@ const EXECUTABLE = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 async function collectUpdates(page: Page, count: number, timeoutMs: number): Promise<{ times: number[]; overviewBytes: number; sockets: string }> {
-  await page.evaluate(() => {
-    window.__ddMonitorUpdates = [];
-  });
+  // The page keeps its last 500 update times; this phase's are the ones after `from`.
+  const from = await page.evaluate(() => window.__ddMonitorUpdates?.length ?? 0);
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     const n = await page.evaluate(() => window.__ddMonitorUpdates?.length ?? 0);
-    if (n >= count) break;
+    if (n - from >= count) break;
     await new Promise((r) => setTimeout(r, 250));
   }
-  const times = await page.evaluate(() => [...(window.__ddMonitorUpdates ?? [])]);
+  const times = await page.evaluate((skip) => (window.__ddMonitorUpdates ?? []).slice(skip), from);
   const sockets = (await page.getByTestId('monitor-summary').textContent()) ?? '';
   const overviewBytes = await page.evaluate(() => document.querySelector('[data-testid="monitor-nodes"]')?.outerHTML.length ?? 0);
   return { times, overviewBytes, sockets };

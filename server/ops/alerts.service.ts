@@ -51,6 +51,8 @@ export interface AlertEvaluatorOptions {
   /** A node silent this long is forgotten (its node_down alert resolves). */
   forgetMs: number;
   lagMs: number;
+  /** Consecutive reports above (or back under) `lagMs` before the lag alert is raised (or resolved); default 2. */
+  lagReports?: number;
   checkTimeoutMs?: number;
   now?: () => number;
 }
@@ -88,6 +90,9 @@ export function createAlertEvaluator(opts: AlertEvaluatorOptions) {
   /** History writes that failed (database down): retried every tick, in order. */
   const unsaved = new Map<string, AlertRecord>();
   let running: Promise<void> | undefined;
+  /** Per node: the last report looked at and how many reports in a row were high / low. */
+  const lagSeen = new Map<string, { reportedAt: string; high: number; low: number }>();
+  const lagReports = opts.lagReports ?? 2;
 
   async function holdLease(): Promise<boolean> {
     if (!opts.clustered) return opts.registry.lease(opts.nodeId, opts.leaseMs);
@@ -140,8 +145,19 @@ export function createAlertEvaluator(opts: AlertEvaluatorOptions) {
       }
       if (age >= opts.nodeDownMs) {
         found.push({ kind: 'node_down', subject: n.nodeId, message: `Node ${n.nodeId} (${n.host}, pid ${n.pid}) stopped reporting ${Math.round(age / 1000)} s ago` });
-      } else if (n.lagP99Ms > opts.lagMs) {
-        found.push({ kind: 'event_loop_lag', subject: n.nodeId, message: `Node ${n.nodeId}: event-loop lag p99 ${Math.round(n.lagP99Ms)} ms (limit ${opts.lagMs} ms)` });
+      } else {
+        // A single slow report (a burst of connections, a deploy) is not an alert: it takes
+        // `lagReports` in a row to raise, and as many good ones to resolve.
+        const seen = lagSeen.get(n.nodeId) ?? { reportedAt: '', high: 0, low: 0 };
+        if (seen.reportedAt !== n.reportedAt) {
+          const high = n.lagP99Ms > opts.lagMs;
+          lagSeen.set(n.nodeId, { reportedAt: n.reportedAt, high: high ? seen.high + 1 : 0, low: high ? 0 : seen.low + 1 });
+        }
+        const s = lagSeen.get(n.nodeId)!;
+        const raised = active.has(keyOf({ kind: 'event_loop_lag', subject: n.nodeId }));
+        if (s.high >= lagReports || (raised && s.low < lagReports)) {
+          found.push({ kind: 'event_loop_lag', subject: n.nodeId, message: `Node ${n.nodeId}: event-loop lag p99 ${Math.round(n.lagP99Ms)} ms (limit ${opts.lagMs} ms)` });
+        }
       }
     }
     return { found, unknown };

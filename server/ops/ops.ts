@@ -35,6 +35,8 @@ export interface OpsOptions {
   nodeDownMs?: number;
   forgetMs?: number;
   lagMs?: number;
+  /** Reports in a row above / under `lagMs` to raise / resolve the lag alert (default 2). */
+  lagReports?: number;
   webhookUrl?: string;
   webhookSecret?: string;
   webhookRetries?: number;
@@ -148,6 +150,7 @@ export function createOps(deps: OpsDeps) {
     nodeDownMs: deps.nodeDownMs ?? 10_000,
     forgetMs: deps.forgetMs ?? HISTORY_MS,
     lagMs: deps.lagMs ?? 500,
+    ...(deps.lagReports !== undefined ? { lagReports: deps.lagReports } : {}),
   });
 
   function overview(nodes: NodeStats[], alerts: AlertRecord[]): MonitorOverview {
