@@ -207,10 +207,12 @@ export function createApplication(deps: AppDeps) {
     return { status: 'ok' };
   });
   /** Settings the screens need; nothing secret. */
-  router.get('/api/settings', async () => ({
-    lateAfterMinutes: deps.lateAfterMinutes ?? 30,
-    snapshotIntervalMs,
-  }));
+  router.get('/api/settings', () =>
+    Promise.resolve({
+      lateAfterMinutes: deps.lateAfterMinutes ?? 30,
+      snapshotIntervalMs,
+    }),
+  );
   registerAuthRoutes(router, { auth, loginLimit, secureCookies: deps.secureCookies ?? false });
   registerDeliveryRoutes(router, { auth, centers, deliveries });
   registerRiderRoutes(router, { auth, riders });
@@ -248,7 +250,7 @@ export function createApplication(deps: AppDeps) {
         await new Promise<void>((resolve) => {
           void snapshot.stop();
           void retention.stop();
-          io.close(() => resolve());
+          void io.close(() => resolve());
           httpServer.closeAllConnections?.();
         });
       })();

@@ -1,5 +1,5 @@
 import { createStore } from 'zustand/vanilla';
-import { riderPresence, type PresenceChange, type PresenceHeartbeat, type PresenceView, type RiderPresence } from '@/protocol';
+import { type PresenceChange, type PresenceHeartbeat, type PresenceView, type RiderPresence } from '@/protocol';
 import { request, type DispatchSocket } from './socket';
 
 /** How often a page tells the server it is still there, with its device facts. */
@@ -50,25 +50,38 @@ export function startHeartbeat(socket: DispatchSocket, facts: () => Omit<Presenc
 }
 
 export interface PresenceState {
-  /** Connections of the followed centers by connection id. */
+  /** Connections of the followed centers by `centerId:connId`. */
   entries: Map<string, PresenceView>;
   revision: number;
+  /** How each rider with a connection looks (riders not in it are offline); a new object on every change. */
+  view: { riders: ReadonlyMap<number, RiderPresence>; revision: number };
   /** Replace one center's connections with a fresh list. */
   load(centerId: number, entries: PresenceView[]): void;
   apply(change: PresenceChange): void;
   reset(): void;
-  riderState(riderId: number): RiderPresence;
+}
+
+/** Fold connections per rider: online if any is live, silent if all are silent. */
+function ridersOf(entries: Iterable<PresenceView>): Map<number, RiderPresence> {
+  const out = new Map<number, RiderPresence>();
+  for (const e of entries) {
+    if (e.riderId === null) continue;
+    if (!e.silent) out.set(e.riderId, 'online');
+    else if (!out.has(e.riderId)) out.set(e.riderId, 'silent');
+  }
+  return out;
 }
 
 /** Who is online in the followed centers, kept from `presence:list` and `presence:changed`. */
 export function createPresenceStore() {
-  return createStore<PresenceState>()((set, get) => {
+  return createStore<PresenceState>()((set) => {
     const entries = new Map<string, PresenceView>();
     const key = (centerId: number, connId: string) => `${centerId}:${connId}`;
-    const bump = () => set((s) => ({ revision: s.revision + 1 }));
+    const bump = () => set((s) => ({ revision: s.revision + 1, view: { riders: ridersOf(entries.values()), revision: s.revision + 1 } }));
     return {
       entries,
       revision: 0,
+      view: { riders: new Map(), revision: 0 },
       load(centerId, list) {
         for (const [k, e] of entries) if (e.centerId === centerId) entries.delete(k);
         for (const e of list) entries.set(key(e.centerId, e.connId), e);
@@ -86,7 +99,6 @@ export function createPresenceStore() {
         entries.clear();
         bump();
       },
-      riderState: (riderId) => riderPresence(get().entries.values(), riderId),
     };
   });
 }
