@@ -49,7 +49,7 @@ export async function startNode(env: Record<string, string>): Promise<ChildProce
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const url = `http://127.0.0.1:${env.PORT}/api/health`;
   for (let i = 0; i < 600; i++) {
     if (child.exitCode !== null) throw new Error(`node on ${env.PORT} exited: ${err}`);

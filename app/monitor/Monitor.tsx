@@ -1,5 +1,7 @@
 'use client';
+import Link from 'next/link';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useStore } from 'zustand';
 import {
   NAMESPACES,
   PRESENCE_ROLES,
@@ -8,11 +10,11 @@ import {
   type MonitorOverview,
   type MonitorServerEvents,
 } from '@/protocol';
-import { connectNamespace, sendCommand } from '../lib/socket';
+import { connectNamespace, sendCommand, useSocketLifetime } from '../lib/socket';
 import { useSession } from '../lib/session';
 import { UserChip } from '../components/UserChip';
 import { Chart } from './Chart';
-import { createSeries, sampleFromStats, type SampleKey } from './series';
+import { createMonitorStore } from './monitor-store';
 import './monitor.css';
 
 type MonitorSocket = ReturnType<typeof connectNamespace<MonitorServerEvents, MonitorClientEvents>>;
@@ -49,55 +51,48 @@ function afterPaint(cb: () => void) {
  */
 export function Monitor() {
   const user = useSession();
-  const [overview, setOverview] = useState<MonitorOverview | null>(null);
-  const [history, setHistory] = useState<AlertRecord[]>([]);
-  const [refused, setRefused] = useState(false);
+  const isAdmin = user?.role === 'admin';
+  const socket: MonitorSocket | null = useMemo(() => (isAdmin ? connectNamespace<MonitorServerEvents, MonitorClientEvents>(NAMESPACES.monitor) : null), [isAdmin]);
+  useSocketLifetime(socket);
+  const [store] = useState(createMonitorStore);
+  const { overview, history, charts } = useStore(store, (s) => s.view);
+  const [forbidden, setForbidden] = useState(false);
   const [link, setLink] = useState<'connecting' | 'live' | 'down'>('connecting');
   const [updateMs, setUpdateMs] = useState<{ last: number; p95: number } | null>(null);
-  const series = useRef(createSeries(2000));
   const receivedAt = useRef<number | null>(null);
   const times = useRef<number[]>([]);
 
   useEffect(() => {
-    if (!user) return;
-    if (user.role !== 'admin') {
-      setRefused(true);
-      return;
-    }
-    const s: MonitorSocket = connectNamespace<MonitorServerEvents, MonitorClientEvents>(NAMESPACES.monitor);
-    s.on('connect', () => {
+    if (!socket) return;
+    const state = store.getState();
+    const onConnect = () => {
       setLink('live');
-      sendCommand(s, 'monitor:history', {}).then(
-        (h) => {
-          for (const n of h.nodes) for (const sample of n.samples) series.current.add(n.nodeId, sample);
-          setHistory(h.alerts);
-        },
-        () => undefined,
-      );
-    });
-    s.on('disconnect', () => setLink('down'));
-    s.on('connect_error', (err) => {
-      if (err.message === 'unauthorized') window.location.replace(`/login?next=${encodeURIComponent('/monitor')}`);
-      else if (err.message === 'forbidden') setRefused(true);
-      else setLink('down');
-    });
-    s.on('monitor:overview', (o) => {
-      receivedAt.current = performance.now();
-      const sr = series.current;
-      for (const n of o.nodes) if (!n.down) sr.add(n.nodeId, sampleFromStats(n));
-      sr.prune(o.sentAt);
-      setOverview(o);
-    });
-    s.on('monitor:alert', (a) => {
-      setHistory((h) => [a, ...h.filter((x) => x.id !== a.id)].slice(0, 50));
-      // Shown at once, not at the next overview.
-      setOverview((o) => (o ? { ...o, alerts: a.resolvedAt ? o.alerts.filter((x) => x.id !== a.id) : [...o.alerts.filter((x) => x.id !== a.id), a] } : o));
-    });
-    return () => {
-      s.off();
-      s.disconnect();
+      sendCommand(socket, 'monitor:history', {}).then((h) => state.history(h), () => undefined);
     };
-  }, [user]);
+    const onDisconnect = () => setLink('down');
+    const onError = (err: Error) => {
+      if (err.message === 'unauthorized') window.location.replace(`/login?next=${encodeURIComponent('/monitor')}`);
+      else if (err.message === 'forbidden') setForbidden(true);
+      else setLink('down');
+    };
+    const onAlert = (a: AlertRecord) => state.alert(a);
+    const onOverview = (o: MonitorOverview) => {
+      receivedAt.current = performance.now();
+      state.overview(o);
+    };
+    socket.on('connect', onConnect);
+    socket.on('disconnect', onDisconnect);
+    socket.on('connect_error', onError);
+    socket.on('monitor:overview', onOverview);
+    socket.on('monitor:alert', onAlert);
+    return () => {
+      socket.off('connect', onConnect);
+      socket.off('disconnect', onDisconnect);
+      socket.off('connect_error', onError);
+      socket.off('monitor:overview', onOverview);
+      socket.off('monitor:alert', onAlert);
+    };
+  }, [socket, store]);
 
   // Measure: overview received -> committed -> painted.
   useLayoutEffect(() => {
@@ -114,20 +109,13 @@ export function Monitor() {
     });
   }, [overview]);
 
-  const charts = useMemo(() => {
-    if (!overview) return null;
-    const nodes = series.current.nodes();
-    const build = (key: SampleKey, scale = 1) => series.current.aligned(key, nodes, scale);
-    return { nodes, sockets: build('sockets'), cpu: build('cpuPct'), lag: build('lagP99Ms'), evIn: build('eventsInPerSec'), evOut: build('eventsOutPerSec'), rss: build('rssBytes', 1 / 1048576) };
-  }, [overview]);
-
-  if (refused) {
+  if ((user && !isAdmin) || forbidden) {
     return (
       <div className="mon-refused" data-testid="monitor-refused" role="alert">
         <h1>Monitor</h1>
         <p>The monitor is for administrators{user ? `; you are signed in as ${user.email} (${user.role})` : ''}.</p>
         <p>
-          <a href={`/login?next=${encodeURIComponent('/monitor')}`}>Sign in as an administrator</a> or go <a href="/">back</a>.
+          <a href={`/login?next=${encodeURIComponent('/monitor')}`}>Sign in as an administrator</a> or go <Link href="/">back</Link>.
         </p>
       </div>
     );

@@ -12,7 +12,7 @@ export function createSeries(intervalMs: number) {
   return {
     add(nodeId: string, s: NodeSample) {
       let m = byNode.get(nodeId);
-      if (!m) byNode.set(nodeId, (m = new Map()));
+      if (!m) byNode.set(nodeId, (m = new Map<number, NodeSample>()));
       m.set(bucket(s.t), s);
     },
     prune(now: number) {

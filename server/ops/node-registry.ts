@@ -42,39 +42,43 @@ export function createMemoryNodeRegistry(now: () => number = Date.now): NodeRegi
   let lease: { holder: string; until: number } | null = null;
   let alerts: AlertRecord[] = [];
   return {
-    async report(stats, points) {
+    report(stats, points) {
       nodes.set(stats.nodeId, stats);
       const list = hist.get(stats.nodeId) ?? [];
       list.push(sampleOf(stats));
       if (list.length > points) list.splice(0, list.length - points);
       hist.set(stats.nodeId, list);
+      return Promise.resolve();
     },
-    async nodes() {
-      return [...nodes.values()];
+    nodes() {
+      return Promise.resolve([...nodes.values()]);
     },
-    async history() {
-      return [...hist.entries()].map(([nodeId, samples]) => ({ nodeId, samples: [...samples] }));
+    history() {
+      return Promise.resolve([...hist.entries()].map(([nodeId, samples]) => ({ nodeId, samples: [...samples] })));
     },
-    async remove(nodeId) {
+    remove(nodeId) {
       nodes.delete(nodeId);
       hist.delete(nodeId);
+      return Promise.resolve();
     },
-    async lease(nodeId, ttlMs) {
+    lease(nodeId, ttlMs) {
       const t = now();
       if (!lease || lease.until <= t || lease.holder === nodeId) {
         lease = { holder: nodeId, until: t + ttlMs };
-        return true;
+        return Promise.resolve(true);
       }
-      return false;
+      return Promise.resolve(false);
     },
-    async release(nodeId) {
+    release(nodeId) {
       if (lease?.holder === nodeId) lease = null;
+      return Promise.resolve();
     },
-    async setActiveAlerts(list) {
+    setActiveAlerts(list) {
       alerts = list;
+      return Promise.resolve();
     },
-    async activeAlerts() {
-      return alerts;
+    activeAlerts() {
+      return Promise.resolve(alerts);
     },
   };
 }

@@ -211,7 +211,7 @@ export function createOps(deps: OpsDeps) {
     const cmd = { logger, metrics: deps.metrics };
     socket.on(
       'presence:heartbeat',
-      command(cmd, 'presence:heartbeat', presenceHeartbeatSchema, async (hb) => presence.heartbeat(socket, hb)),
+      command(cmd, 'presence:heartbeat', presenceHeartbeatSchema, (hb) => Promise.resolve(presence.heartbeat(socket, hb))),
     );
     socket.on(
       'presence:list',

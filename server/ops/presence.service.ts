@@ -56,7 +56,7 @@ export function createPresence(opts: PresenceOptions) {
 
   function count(centerId: number, role: PresenceRole, d: number) {
     let m = counts.get(centerId);
-    if (!m) counts.set(centerId, (m = new Map()));
+    if (!m) counts.set(centerId, (m = new Map<PresenceRole, number>()));
     const n = (m.get(role) ?? 0) + d;
     if (n <= 0) m.delete(role);
     else m.set(role, n);
@@ -139,9 +139,18 @@ export function createPresence(opts: PresenceOptions) {
     const battery = hb.battery ? { level: Math.round(hb.battery.level * 20) / 20, charging: hb.battery.charging } : null;
     for (const e of conn.entries) {
       e.lastSeenAt = now;
-      if (hb.appVersion !== undefined && hb.appVersion !== e.appVersion) (e.appVersion = hb.appVersion), (changed = true);
-      if (hb.duty !== undefined && hb.duty !== e.duty) (e.duty = hb.duty), (changed = true);
-      if (battery && (battery.level !== e.battery?.level || battery.charging !== e.battery.charging)) (e.battery = battery), (changed = true);
+      if (hb.appVersion !== undefined && hb.appVersion !== e.appVersion) {
+        e.appVersion = hb.appVersion;
+        changed = true;
+      }
+      if (hb.duty !== undefined && hb.duty !== e.duty) {
+        e.duty = hb.duty;
+        changed = true;
+      }
+      if (battery && (battery.level !== e.battery?.level || battery.charging !== e.battery.charging)) {
+        e.battery = battery;
+        changed = true;
+      }
     }
     // Repair counts: only the increase since the last heartbeat, and only for one of the
     // user's own centers (bounded labels).

@@ -27,30 +27,33 @@ export function createMemoryPresenceStore(): PresenceStore {
   const byCenter = new Map<number, Map<string, { entry: PresenceEntry; exp: number }>>();
   const center = (id: number) => {
     let m = byCenter.get(id);
-    if (!m) byCenter.set(id, (m = new Map()));
+    if (!m) byCenter.set(id, (m = new Map<string, { entry: PresenceEntry; exp: number }>()));
     return m;
   };
   return {
-    async upsert(entry, ttlMs, now = Date.now()) {
+    upsert(entry, ttlMs, now = Date.now()) {
       center(entry.centerId).set(entry.connId, { entry: structuredClone(entry), exp: now + ttlMs });
+      return Promise.resolve();
     },
-    async touch(centerId, connIds, ttlMs, now = Date.now()) {
+    touch(centerId, connIds, ttlMs, now = Date.now()) {
       const m = byCenter.get(centerId);
       for (const id of connIds) {
         const held = m?.get(id);
         if (held && held.exp > now) held.exp = now + ttlMs;
       }
+      return Promise.resolve();
     },
-    async remove(centerId, connId) {
+    remove(centerId, connId) {
       byCenter.get(centerId)?.delete(connId);
+      return Promise.resolve();
     },
-    async list(centerId, now = Date.now()) {
-      return [...(byCenter.get(centerId)?.values() ?? [])].filter((h) => h.exp > now).map((h) => structuredClone(h.entry));
+    list(centerId, now = Date.now()) {
+      return Promise.resolve([...(byCenter.get(centerId)?.values() ?? [])].filter((h) => h.exp > now).map((h) => structuredClone(h.entry)));
     },
-    async centers() {
-      return [...byCenter.keys()].sort((a, b) => a - b);
+    centers() {
+      return Promise.resolve([...byCenter.keys()].sort((a, b) => a - b));
     },
-    async sweep(now = Date.now()) {
+    sweep(now = Date.now()) {
       const gone: PresenceEntry[] = [];
       for (const m of byCenter.values()) {
         for (const [id, h] of m) {
@@ -60,7 +63,7 @@ export function createMemoryPresenceStore(): PresenceStore {
           }
         }
       }
-      return gone;
+      return Promise.resolve(gone);
     },
   };
 }

@@ -91,7 +91,7 @@ describe.each(stores)('presence store contract: $name', ({ make }) => {
     await s.upsert(stays, 10_000, T);
     await s.upsert(goes, 100, T);
     const [first, second] = await Promise.all([s.sweep(T + 200), s.sweep(T + 200)]);
-    expect([...first!, ...second!]).toEqual([goes]);
+    expect([...first, ...second]).toEqual([goes]);
     expect(await s.sweep(T + 300)).toEqual([]);
     expect((await s.list(1, T + 300)).map((e) => e.connId)).toEqual([stays.connId]);
   });

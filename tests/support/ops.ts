@@ -175,8 +175,8 @@ export async function spawnNode(env: Record<string, string>): Promise<{ child: C
         resolve(Number(m[1]));
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`node exited with ${code}: ${out}`));
