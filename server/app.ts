@@ -71,7 +71,7 @@ export interface AppDeps {
   secureCookies?: boolean;
   /** This process's name in the cluster (monitor, metrics label, locks); default `host:pid`. */
   nodeId?: string;
-  /** Key prefix of this deployment's operations data in Redis (presence, nodes, alerts); default `dd`. */
+  /** Key prefix of this deployment's operations data in Redis (presence, nodes, alerts); default: the stream's, else `dd`. */
   redisPrefix?: string;
   /** Presence, node reports, alerts and their webhook. */
   ops?: OpsOptions;
@@ -142,7 +142,8 @@ export function createApplication(deps: AppDeps) {
     nodeId,
     db,
     ...(deps.redis ? { redis: deps.redis } : {}),
-    redisPrefix: deps.redisPrefix ?? 'dd',
+    // Without an explicit prefix, operations data sits next to the events stream (`<prefix>:events`).
+    redisPrefix: deps.redisPrefix ?? (deps.redisStream ? deps.redisStream.replace(/:events$/, '') : 'dd'),
     ns,
     metrics,
     logger,
