@@ -56,6 +56,7 @@ test.describe('operations', () => {
         REDIS_PREFIX: prefix,
         SESSION_SECRET: 'e2e-ops-session-secret-0123456789abcdef',
         DEMO_PASSWORD: 'demo',
+        WORKERS: '1', // each node one process: the pid killed below is the whole node
         MONITOR_REPORT_MS: '1000',
         ALERT_NODE_DOWN_SEC: '5',
         PRESENCE_TTL_SEC: '6',

@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { createAdapter as createClusterAdapter } from '@socket.io/cluster-adapter';
 import { Server as IoServer } from 'socket.io';
 import { NAMESPACES } from '../protocol';
 import { createAuthService } from './auth/auth.service';
@@ -36,6 +37,8 @@ import { createPeriodicJob } from './jobs/periodic';
 import { pruneIdempotencyRecords } from './jobs/retention';
 import { createSnapshotJob } from './snapshot/snapshot.job';
 import { createOps, type OpsOptions } from './ops/ops';
+import { createSoleLeadership, type Leadership } from './jobs/leadership';
+import { createHealth, createRedisWatch } from './health';
 
 /** Everything the application needs from outside; tests inject their own. */
 export interface AppDeps {
@@ -60,6 +63,18 @@ export interface AppDeps {
   /** Decides which process runs each snapshot period (default: this one). */
   periodLock?: PeriodLock;
   /**
+   * Which process of the cluster runs the jobs (snapshot, retention, simulator); the caller starts
+   * it. Default: this process alone, started with the app.
+   */
+  leadership?: Leadership;
+  /** This process's identity in logs, leases and health probes. */
+  nodeId?: string;
+  /**
+   * A node:cluster worker without Redis: Socket.IO's cluster adapter carries emits between the
+   * workers of this machine (through the primary). Ignored when `redis` is set.
+   */
+  clusterWorker?: boolean;
+  /**
    * Fault injection for resilience tests only: socket ids that must miss a delivery event, as
    * if the packet were lost on the way.
    */
@@ -69,8 +84,6 @@ export interface AppDeps {
   /** Requests per API key per second on the publish and order APIs. */
   apiRatePerSecond?: number;
   secureCookies?: boolean;
-  /** This process's name in the cluster (monitor, metrics label, locks); default `host:pid`. */
-  nodeId?: string;
   /** Key prefix of this deployment's operations data in Redis (presence, nodes, alerts); default: the stream's, else `dd`. */
   redisPrefix?: string;
   /** Presence, node reports, alerts and their webhook. */
@@ -124,9 +137,13 @@ export function createApplication(deps: AppDeps) {
     // auth middleware still runs on a recovered connection, so an expired token is refused.
     connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: false },
   });
+  const stream = deps.redisStream ?? 'dd:events';
   if (deps.redis) {
-    const stream = deps.redisStream ?? 'dd:events';
     io.adapter(createAdapter(deps.redis, { streamName: stream, sessionKeyPrefix: `${stream}:session:`, maxLen: 100_000 }));
+  } else if (deps.clusterWorker) {
+    // No session store across workers in this adapter: a reconnect to another worker resyncs from
+    // its watermark instead of recovering (README, "Scaling out").
+    io.adapter(createClusterAdapter());
   }
   // Each namespace has its own event maps; Socket.IO types `of()` with the server's, so narrow once here.
   const ns = {
@@ -172,6 +189,9 @@ export function createApplication(deps: AppDeps) {
   registerCallcenterHandlers(ns.callcenter, { ...commandDeps, orders });
   const stopMonitor = registerMonitorHandlers(ns.monitor, ns, commandDeps);
   const periodLock = deps.periodLock ?? createLocalLock();
+  const ownLeadership = !deps.leadership;
+  const leadership = deps.leadership ?? createSoleLeadership();
+  const isLeader = () => leadership.isLeader();
   /** The period clients are told about and the job keeps (0 only stops the timer). */
   const snapshotIntervalMs = deps.snapshotIntervalMs || 120_000;
   const snapshot = createSnapshotJob({
@@ -180,6 +200,7 @@ export function createApplication(deps: AppDeps) {
     lock: periodLock,
     logger,
     intervalMs: snapshotIntervalMs,
+    leader: isLeader,
     onRun: (s) => {
       metrics.snapshotBytes.set(s.bytes);
       metrics.snapshotRuns.inc();
@@ -190,6 +211,7 @@ export function createApplication(deps: AppDeps) {
     name: 'retention',
     intervalMs: 3_600_000,
     lock: periodLock,
+    leader: isLeader,
     logger,
     run: async () => {
       const pruned = await pruneIdempotencyRecords(db);
@@ -200,12 +222,20 @@ export function createApplication(deps: AppDeps) {
     snapshot.start();
     retention.start();
   }
+  if (ownLeadership) leadership.start();
+  const redisWatch = deps.redis ? createRedisWatch({ redis: deps.redis, probeKey: `${stream}:health:${nodeId}`, logger }) : undefined;
+  redisWatch?.start();
+  const health = createHealth({ db, ...(redisWatch ? { redisWatch } : {}) });
 
-  const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis);
-  const loginLimit = createRateLimit('login', 10, 60, deps.redis);
+  // Rate-limit counters live beside the deployment's stream when one is named (tests, several deployments on one Redis).
+  const rlPrefix = deps.redisStream ? `${deps.redisStream}:rl` : undefined;
+  const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis, rlPrefix);
+  const loginLimit = createRateLimit('login', 10, 60, deps.redis, rlPrefix);
+  // 200 while this node can serve (also when only Redis is missing: it still serves its own
+  // clients); 503 when its database does not answer, so a balancer sends clients elsewhere.
   router.get('/api/health', async () => {
-    await db.$queryRaw`SELECT 1`;
-    return { status: 'ok' };
+    const { databaseOk, ...report } = await health();
+    return { status: databaseOk ? 200 : 503, body: report, headers: { 'cache-control': 'no-store' } };
   });
   /** Settings the screens need; nothing secret. */
   router.get('/api/settings', () =>
@@ -230,6 +260,7 @@ export function createApplication(deps: AppDeps) {
     metrics,
     snapshot,
     ops,
+    leadership,
     nodeId,
     /** Listen on a port (0 picks a free one); resolves with the bound port. */
     listen(port: number, host?: string): Promise<number> {
@@ -251,6 +282,8 @@ export function createApplication(deps: AppDeps) {
         await new Promise<void>((resolve) => {
           void snapshot.stop();
           void retention.stop();
+          redisWatch?.stop();
+          if (ownLeadership) void leadership.stop();
           void io.close(() => resolve());
           httpServer.closeAllConnections?.();
         });

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -56,9 +57,16 @@ const envSchema = z.object({
   COOKIE_SECURE: onOff.default(false),
   API_RATE_PER_SEC: z.coerce.number().int().min(1).max(100000).default(50),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Worker processes on this machine (node:cluster); default: one per core with DATABASE_URL, else 1. */
+  WORKERS: z.coerce.number().int().min(1).max(256).optional(),
+  /** Prefix of this deployment's Redis keys and stream (several deployments can share one Redis). */
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and : _ . - only')
+    .default('dd'),
+  /** How long the cluster's job lease (Redis) lives without renewal: the longest a dead owner blocks a takeover. */
+  JOB_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
   // Operations (presence, monitor, alerts)
-  /** Key prefix of this deployment in Redis (events stream, locks, presence, nodes, alerts). */
-  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]{1,40}$/, 'must be 1-40 letters, digits or _ . : -').default('dd'),
   /** A connection not refreshed for this long is gone (its node died). */
   PRESENCE_TTL_SEC: z.coerce.number().int().min(3).max(600).default(30),
   /** A connected rider without location or action for this long is flagged silent. */
@@ -98,6 +106,9 @@ export interface Config {
   sessionSecret: string | undefined;
   secureCookies: boolean;
   apiRatePerSecond: number;
+  /** Worker processes on this machine; 1 runs the server in this process (no primary). */
+  workers: number;
+  jobLeaseMs: number;
   redisPrefix: string;
   ops: {
     presenceTtlMs: number;
@@ -122,6 +133,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   }
   const e = parsed.data;
   if (e.ALERT_WEBHOOK_URL && !e.ALERT_WEBHOOK_SECRET) throw new ConfigError('ALERT_WEBHOOK_SECRET', 'must be set when ALERT_WEBHOOK_URL is (it signs every alert)');
+  if (e.WORKERS !== undefined && e.WORKERS > 1 && !e.DATABASE_URL) {
+    throw new ConfigError(
+      'WORKERS',
+      `${e.WORKERS} workers need a PostgreSQL DATABASE_URL: the embedded database serves one process (unset WORKERS or set it to 1)`,
+    );
+  }
   return {
     env: e.NODE_ENV,
     host: e.HOST,
@@ -138,6 +155,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionSecret: e.SESSION_SECRET,
     secureCookies: e.COOKIE_SECURE,
     apiRatePerSecond: e.API_RATE_PER_SEC,
+    workers: e.WORKERS ?? (e.DATABASE_URL ? os.availableParallelism() : 1),
+    jobLeaseMs: e.JOB_LEASE_MS,
     redisPrefix: e.REDIS_PREFIX,
     ops: {
       presenceTtlMs: e.PRESENCE_TTL_SEC * 1000,

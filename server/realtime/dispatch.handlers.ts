@@ -76,9 +76,9 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
 
     socket.on(
       'deliveries:sync',
-      command(deps, 'deliveries:sync', deliverySyncRequestSchema, async ({ centerId, since }) => {
+      command(deps, 'deliveries:sync', deliverySyncRequestSchema, async ({ centerId, sinceTx }) => {
         requireCenter(policy.joinCenter(user, centerId));
-        return since ? deliveries.changedSince(centerId, since) : deliveries.listForCenter(centerId);
+        return sinceTx !== undefined ? deliveries.changedSince(centerId, sinceTx) : deliveries.listForCenter(centerId);
       }),
     );
 

@@ -142,6 +142,7 @@ describe('operations across a cluster', () => {
       REDIS_URL: redisServer.url,
       REDIS_PREFIX: PREFIX,
       SESSION_SECRET: SECRET,
+      WORKERS: '1', // one process: the pid this test kills is the node
       MONITOR_REPORT_MS: '500',
       PRESENCE_TTL_SEC: '3',
       ALERT_NODE_DOWN_SEC: '3',
