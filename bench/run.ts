@@ -14,12 +14,13 @@
  */
 import os from 'node:os';
 import { assignDialog } from './assign-dialog';
+import { monitorUpdate } from './monitor-update';
 import { mqttFanout } from './mqtt-fanout';
 import { publishLatency } from './publish-latency';
 import { allowedCpus, Cleanup, hasTaskset, parseArgs, pinSelf, startServer, UsageError, type OptionSpec, type ParsedArgs, type ServerHandle } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
 
-const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog, mqttFanout];
+const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog, mqttFanout, monitorUpdate];
 
 const RUNNER_OPTIONS: OptionSpec[] = [
   { name: 'only', description: 'comma-separated benchmark names to run', defaultText: 'all' },

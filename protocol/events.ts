@@ -16,6 +16,7 @@ import {
 import { orderNoSchema, orderRowSchema, type OrderRow } from './orders';
 import type { DeliverySnapshot } from './snapshot';
 import type { ShopStatus } from './mqtt';
+import type { AlertRecord, MonitorHistory, MonitorOverview, PresenceChange, PresenceList } from './ops';
 
 /** Bumped whenever an event or payload changes incompatibly. */
 export const PROTOCOL_VERSION = 1;
@@ -134,6 +135,8 @@ export type DispatchServerEvents = DeliveryEvents &
     'deliveries:snapshot': (snapshot: DeliverySnapshot) => void;
     /** A shop's device liveness changed (all of its devices offline, or one back). */
     'shop:status': (status: ShopStatus) => void;
+    /** A connection of the center appeared, changed or went (operations: presence). */
+    'presence:changed': (change: PresenceChange) => void;
   };
 
 export const centerJoinSchema = z.union([z.object({ centerId: centerIdSchema }), z.object({ all: z.literal(true) })]);
@@ -179,6 +182,9 @@ export interface DispatchClientEvents {
   'rider:position': (payload: unknown, ack: AckCallback<RiderPosition>) => void;
   /** Device liveness of a center's shops that have devices. */
   'shops:status': (payload: unknown, ack: AckCallback<ShopStatus[]>) => void;
+  /** Device facts and sync counters, every few seconds (operations: presence). */
+  'presence:heartbeat': (payload: unknown, ack: AckCallback<{ ttlSec: number }>) => void;
+  'presence:list': (payload: unknown, ack: AckCallback<PresenceList>) => void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,9 +212,17 @@ export interface CallcenterClientEvents {
 // ---------------------------------------------------------------------------------------------
 // /monitor: operators (admin only)
 // ---------------------------------------------------------------------------------------------
-export type MonitorServerEvents = Hello & { 'monitor:stats': (stats: MonitorStats) => void };
+export type MonitorServerEvents = Hello & {
+  'monitor:stats': (stats: MonitorStats) => void;
+  /** Every node, per-center totals and active alerts; pushed each report interval. */
+  'monitor:overview': (overview: MonitorOverview) => void;
+  /** An alert raised or resolved, at once. */
+  'monitor:alert': (alert: AlertRecord) => void;
+};
 export interface MonitorClientEvents {
   'monitor:stats': (payload: unknown, ack: AckCallback<MonitorStats>) => void;
+  /** The last 15 minutes of every node's samples and the recent alert history. */
+  'monitor:history': (payload: unknown, ack: AckCallback<MonitorHistory>) => void;
 }
 
 /** Commands each namespace accepts; anything else is ignored and counted. */
@@ -217,10 +231,11 @@ export const CLIENT_COMMANDS = {
     'centers:list', 'center:join', 'center:leave', 'deliveries:sync', 'deliveries:mine', 'deliveries:fetch', 'delivery:timeline',
     'delivery:assign', 'delivery:pick_up', 'delivery:deliver', 'delivery:cancel', 'riders:list', 'rider:position',
     'shops:status',
+    'presence:heartbeat', 'presence:list',
   ],
   '/chat': ['chat:join', 'chat:leave', 'chat:history', 'chat:send'],
   '/callcenter': ['order:watch', 'order:unwatch', 'orders:search'],
-  '/monitor': ['monitor:stats'],
+  '/monitor': ['monitor:stats', 'monitor:history'],
 } as const satisfies {
   '/dispatch': readonly (keyof DispatchClientEvents)[];
   '/chat': readonly (keyof ChatClientEvents)[];

@@ -8,3 +8,4 @@ export * from './orders';
 export * from './snapshot';
 export * from './row-store';
 export * from './mqtt';
+export * from './ops';

@@ -46,6 +46,7 @@ import { registerDeviceRoutes } from './devices/devices.routes';
 import { createDevicesService } from './devices/devices.service';
 import { registerShopHandlers } from './devices/shops.handlers';
 import { createMqttChannel, type MqttChannel, type MqttOptions } from './mqtt/channel';
+import { createOps, type OpsOptions } from './ops/ops';
 import { createSoleLeadership, type Leadership } from './jobs/leadership';
 import { createHealth, createRedisWatch } from './health';
 
@@ -112,6 +113,10 @@ export interface AppDeps {
   dev?: boolean;
   /** Commands one socket may send per second (default 30). */
   commandsPerSecond?: number;
+  /** Key prefix of this deployment's operations data in Redis (presence, nodes, alerts); default: the stream's, else `dd`. */
+  redisPrefix?: string;
+  /** Presence, node reports, alerts and their webhook. */
+  ops?: OpsOptions;
 }
 
 /** How long a dropped client's session is kept for connection state recovery. */
@@ -127,6 +132,8 @@ export type Application = ReturnType<typeof createApplication>;
 export function createApplication(deps: AppDeps) {
   const { db, logger } = deps;
   const metrics = createMetrics();
+  const nodeId = deps.nodeId ?? `${os.hostname()}:${process.pid}`;
+  metrics.registry.setDefaultLabels({ node: nodeId });
   const origins = { allowed: deps.allowedOrigins ?? [] };
   const trustProxy = deps.trustProxy ?? 0;
   const router = createRouter(logger, origins);
@@ -195,7 +202,6 @@ export function createApplication(deps: AppDeps) {
   /** The in-memory adapter's class: any other adapter (Redis, cluster) reaches other nodes. */
   const singleNodeAdapter = io.of('/').adapter.constructor;
   const stream = deps.redisStream ?? 'dd:events';
-  const nodeId = deps.nodeId ?? `${os.hostname()}:${process.pid}`;
   if (deps.redis) {
     io.adapter(createStreamsAdapter(deps.redis, { streamName: stream, sessionKeyPrefix: `${stream}:session:`, sessionTtlMs: RECOVERY_WINDOW_MS, maxLen: 100_000 }, logger));
   } else if (deps.clusterWorker) {
@@ -212,15 +218,27 @@ export function createApplication(deps: AppDeps) {
   } as unknown as Namespaces;
 
   const publisher = createPublisher(ns, metrics, deps.lossInjector);
-  // Committed delivery changes go to Socket.IO rooms and, for shops' orders, to MQTT topics.
+  const ops = createOps({
+    ...deps.ops,
+    nodeId,
+    db,
+    ...(deps.redis ? { redis: deps.redis } : {}),
+    // Without an explicit prefix, operations data sits next to the events stream (`<prefix>:events`).
+    redisPrefix: deps.redisPrefix ?? (deps.redisStream ? deps.redisStream.replace(/:events$/, '') : 'dd'),
+    ns,
+    metrics,
+    logger,
+  });
+  // Committed delivery changes go to Socket.IO rooms and, for shops' orders, to MQTT topics; the
+  // operations metrics time each one from commit to emit.
   let mqtt: MqttChannel | undefined;
-  const notifier: ChangeNotifier = {
+  const notifier: ChangeNotifier = ops.timeEvents({
     ...publisher.notifier,
     deliveryChanged(row, audience) {
       publisher.notifier.deliveryChanged(row, audience);
       mqtt?.deliveryChanged(row);
     },
-  };
+  });
   const nsList = [ns.dispatch, ns.chat, ns.callcenter, ns.monitor];
   const tokenTtl = deps.tokenTtlSeconds ?? TOKEN_TTL_SECONDS;
   const revocations = createRevocations(tokenTtl);
@@ -374,6 +392,7 @@ export function createApplication(deps: AppDeps) {
   registerPublishRoutes(router, { keys, publish, apiLimit, metrics });
   const channel = mqtt;
   registerDeviceRoutes(router, { session, devices, apiLimit, provision: channel ? (d) => channel.provision(d) : undefined });
+  ops.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -384,6 +403,7 @@ export function createApplication(deps: AppDeps) {
     services,
     metrics,
     snapshot,
+    ops,
     leadership,
     nodeId,
     /** The shop devices' MQTT channel, when configured. */
@@ -416,18 +436,22 @@ export function createApplication(deps: AppDeps) {
     },
     /** Stop accepting, disconnect sockets, close the http server. The caller closes the database. */
     close(): Promise<void> {
-      closing ??= new Promise<void>((resolve) => {
+      closing ??= (async () => {
         stopMonitor();
-        revocations.stop();
-        void snapshot.stop();
-        void retention.stop();
-        redisWatch?.stop();
-        if (ownLeadership) void leadership.stop();
-        void deviceSweep.stop();
-        const mqttClosed = mqtt?.close().catch((err: unknown) => logger.warn({ err }, 'mqtt close failed')) ?? Promise.resolve();
-        void io.close(() => void mqttClosed.then(() => resolve()));
-        httpServer.closeAllConnections?.();
-      });
+        // Leave the cluster's presence and node records first, so no node-down alert follows a planned stop.
+        await ops.stop().catch((err: unknown) => logger.warn({ err }, 'operations stop failed'));
+        await new Promise<void>((resolve) => {
+          revocations.stop();
+          void snapshot.stop();
+          void retention.stop();
+          redisWatch?.stop();
+          if (ownLeadership) void leadership.stop();
+          void deviceSweep.stop();
+          const mqttClosed = mqtt?.close().catch((err: unknown) => logger.warn({ err }, 'mqtt close failed')) ?? Promise.resolve();
+          void io.close(() => void mqttClosed.then(() => resolve()));
+          httpServer.closeAllConnections?.();
+        });
+      })();
       return closing;
     },
   };

@@ -120,6 +120,24 @@ const envSchema = z.object({
   MQTT_DYNSEC: onOff.default(true),
   /** Seconds a shop's device has to acknowledge a new order before dispatchers see it flagged. */
   DEVICE_ACK_TIMEOUT_SEC: z.coerce.number().int().min(5).max(3600).default(60),
+  // Operations (presence, monitor, alerts)
+  /** A connection not refreshed for this long is gone (its node died). */
+  PRESENCE_TTL_SEC: z.coerce.number().int().min(3).max(600).default(30),
+  /** A connected rider without location or action for this long is flagged silent. */
+  PRESENCE_SILENT_AFTER_SEC: z.coerce.number().int().min(5).max(86_400).default(120),
+  /** How often each node reports its stats (and the alert evaluator runs). */
+  MONITOR_REPORT_MS: z.coerce.number().int().min(250).max(60_000).default(2000),
+  /** A node that has not reported for this long raises a node-down alert. */
+  ALERT_NODE_DOWN_SEC: z.coerce.number().int().min(2).max(3600).default(10),
+  /** Event-loop lag p99 above this raises an alert. */
+  ALERT_LAG_MS: z.coerce.number().int().min(10).max(60_000).default(500),
+  ALERT_WEBHOOK_URL: z
+    .string()
+    .url()
+    .refine((v) => /^https?:\/\//.test(v), 'must be an http(s):// URL')
+    .optional(),
+  /** Signs each webhook body (HMAC-SHA256). */
+  ALERT_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -156,6 +174,15 @@ export interface Config {
    */
   mqtt: { mode: 'embedded'; port: number; websocket: boolean } | { mode: 'external'; url: string; dynsec: boolean } | { mode: 'off' };
   deviceAckTimeoutSec: number;
+  ops: {
+    presenceTtlMs: number;
+    presenceSilentAfterMs: number;
+    reportIntervalMs: number;
+    nodeDownMs: number;
+    lagMs: number;
+    webhookUrl?: string;
+    webhookSecret?: string;
+  };
 }
 
 /** Parse the environment once at boot; throws ConfigError naming the first bad variable. */
@@ -169,6 +196,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(variable, `${issue?.message ?? 'invalid value'}${shown}`);
   }
   const e = parsed.data;
+  if (e.ALERT_WEBHOOK_URL && !e.ALERT_WEBHOOK_SECRET) throw new ConfigError('ALERT_WEBHOOK_SECRET', 'must be set when ALERT_WEBHOOK_URL is (it signs every alert)');
   if (e.WORKERS !== undefined && e.WORKERS > 1 && !e.DATABASE_URL) {
     throw new ConfigError(
       'WORKERS',
@@ -212,5 +240,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         ? { mode: 'external', url: e.MQTT_URL, dynsec: e.MQTT_DYNSEC }
         : { mode: 'embedded', port: e.MQTT_PORT, websocket: e.MQTT_WS },
     deviceAckTimeoutSec: e.DEVICE_ACK_TIMEOUT_SEC,
+    ops: {
+      presenceTtlMs: e.PRESENCE_TTL_SEC * 1000,
+      presenceSilentAfterMs: e.PRESENCE_SILENT_AFTER_SEC * 1000,
+      reportIntervalMs: e.MONITOR_REPORT_MS,
+      nodeDownMs: e.ALERT_NODE_DOWN_SEC * 1000,
+      lagMs: e.ALERT_LAG_MS,
+      ...(e.ALERT_WEBHOOK_URL ? { webhookUrl: e.ALERT_WEBHOOK_URL } : {}),
+      ...(e.ALERT_WEBHOOK_SECRET ? { webhookSecret: e.ALERT_WEBHOOK_SECRET } : {}),
+    },
   };
 }

@@ -136,6 +136,8 @@ async function main() {
     nodeId,
     clusterWorker: worker,
     ...(redis ? { redis, redisStream: `${config.redisPrefix}:events` } : {}),
+    redisPrefix: config.redisPrefix,
+    ops: config.ops,
     ...(nextHandler ? { nextHandler } : {}),
   });
   try {

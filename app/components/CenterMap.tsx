@@ -1,6 +1,6 @@
 'use client';
 import { memo } from 'react';
-import type { DeliveryRow, RiderRow } from '@/protocol';
+import type { DeliveryRow, RiderPresence, RiderRow } from '@/protocol';
 
 interface Point {
   lat: number;
@@ -19,11 +19,14 @@ export const CenterMap = memo(function CenterMap({
   riders,
   positionOf,
   selectedSeq,
+  presenceOf,
 }: {
   deliveries: DeliveryRow[];
   riders: RiderRow[];
   positionOf: (r: RiderRow) => Point | null;
   selectedSeq: number | null;
+  /** Online / silent / offline per rider: offline riders are faded, silent ones ringed. */
+  presenceOf?: (riderId: number) => RiderPresence;
 }) {
   const riderPoints = riders.map((r) => ({ r, p: positionOf(r) })).filter((x): x is { r: RiderRow; p: Point } => x.p !== null);
   const pts: Point[] = [...deliveries, ...riderPoints.map((x) => x.p)];
@@ -54,14 +57,19 @@ export const CenterMap = memo(function CenterMap({
         .map((d) => (
           <circle key="sel" cx={x(d.lng)} cy={y(d.lat)} r={10} className="map-selected" />
         ))}
-      {riderPoints.map(({ r, p }) => (
-        <g key={`r${r.id}`} transform={`translate(${x(p.lng)},${y(p.lat)})`} data-testid={`map-rider-${r.id}`}>
-          <circle r={6} className={`map-rider rider-${r.status}`} />
-          <title>
-            {r.name} ({r.status})
-          </title>
-        </g>
-      ))}
+      {riderPoints.map(({ r, p }) => {
+        const presence = presenceOf?.(r.id);
+        return (
+          <g key={`r${r.id}`} transform={`translate(${x(p.lng)},${y(p.lat)})`} data-testid={`map-rider-${r.id}`} data-presence={presence} className={presence ? `map-presence-${presence}` : undefined}>
+            <circle r={6} className={`map-rider rider-${r.status}`} />
+            {presence === 'silent' && <circle r={9} className="map-silent-ring" />}
+            <title>
+              {r.name} ({r.status}
+              {presence ? `, ${presence}` : ''})
+            </title>
+          </g>
+        );
+      })}
     </svg>
   );
 });

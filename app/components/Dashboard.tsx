@@ -16,6 +16,7 @@ import {
 } from '@/protocol';
 import { createDeliverySync } from '../lib/delivery-sync';
 import { getJson } from '../lib/http';
+import { createPresenceStore, followPresence, startHeartbeat } from '../lib/presence';
 import { createRidersStore } from '../lib/riders-store';
 import { useSession } from '../lib/session';
 import { connectDispatch, request, useSocketLifetime, type DispatchSocket } from '../lib/socket';
@@ -49,6 +50,7 @@ export function Dashboard() {
   const store = useDeliveriesStoreApi();
   const user = useSession();
   const [ridersStore] = useState(createRidersStore);
+  const [presenceStore] = useState(createPresenceStore);
   const [centers, setCenters] = useState<Center[]>([]);
   const [settings, setSettings] = useState<ClientSettings>({ lateAfterMinutes: 30, snapshotIntervalMs: 120_000 });
   const [selection, setSelection] = useState<Selection | null>(null);
@@ -134,6 +136,26 @@ export function Dashboard() {
 
   const watchedCenters = useMemo(() => (selection === null ? [] : selection === 'all' ? centers.map((c) => c.id) : [selection]), [selection, centers]);
   const offlineShops = useOfflineShops(socket, watchedCenters);
+  // Presence: who of the followed centers is online (riders: online / silent / offline).
+  useEffect(() => {
+    if (!socket || selection === null || centers.length === 0) return;
+    return followPresence(socket, presenceStore, selection === 'all' ? centers.map((c) => c.id) : [selection]);
+  }, [socket, selection, centers, presenceStore]);
+  // Heartbeat: device facts and the sync engine's repair counts for the followed center.
+  const selectionRef = useRef(selection);
+  useEffect(() => {
+    selectionRef.current = selection;
+  }, [selection]);
+  useEffect(() => {
+    if (!socket) return;
+    return startHeartbeat(socket, () => {
+      const sel = selectionRef.current;
+      return typeof sel === 'number' ? { centerId: sel, repaired: store.getState().sync.repaired } : {};
+    });
+  }, [socket, store]);
+  const presenceView = useStore(presenceStore, (s) => s.view);
+  const presenceOf = useCallback((riderId: number) => presenceView.riders.get(riderId) ?? 'offline', [presenceView]);
+
   const rowsView = useDeliveries((s) => s.view);
   const ridersView = useStore(ridersStore, (s) => s.view);
 
@@ -241,6 +263,11 @@ export function Dashboard() {
           </select>
         </label>
         <ConnectionBadge />
+        {user?.role === 'admin' && (
+          <a className="topbar-link" href="/monitor" data-testid="monitor-link">
+            Monitor
+          </a>
+        )}
         {user && <UserChip user={user} />}
       </header>
       {error && (
@@ -307,8 +334,8 @@ export function Dashboard() {
             ))}
           {tab === 'riders' && (
             <div className="riders-tab">
-              <CenterMap deliveries={activeRows} riders={riderList} positionOf={positionOf} selectedSeq={selectedSeq} />
-              <RiderPanel riders={riderList} loadOf={loadOf} positions={ridersView.positions} now={now} />
+              <CenterMap deliveries={activeRows} riders={riderList} positionOf={positionOf} selectedSeq={selectedSeq} presenceOf={presenceOf} />
+              <RiderPanel riders={riderList} loadOf={loadOf} positions={ridersView.positions} now={now} presenceOf={presenceOf} />
             </div>
           )}
         </aside>

@@ -1,7 +1,7 @@
 'use client';
 import { useRef } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import type { RiderPosition, RiderRow } from '@/protocol';
+import type { RiderPosition, RiderPresence, RiderRow } from '@/protocol';
 
 const ago = (iso: string | null, now: number) => {
   if (!iso) return 'never';
@@ -9,8 +9,27 @@ const ago = (iso: string | null, now: number) => {
   return s < 60 ? `${s}s ago` : `${Math.floor(s / 60)}m ago`;
 };
 
-/** The center's riders (virtualized), idle first. */
-export function RiderPanel({ riders, loadOf, positions, now }: { riders: RiderRow[]; loadOf: (id: number) => number; positions: ReadonlyMap<number, RiderPosition>; now: number }) {
+const PRESENCE_LABEL: Record<RiderPresence, string> = { online: 'online', silent: 'silent', offline: 'offline' };
+const PRESENCE_TITLE: Record<RiderPresence, string> = {
+  online: 'The rider’s app is connected',
+  silent: 'Connected, but no location or action for a while',
+  offline: 'The rider’s app is not connected',
+};
+
+/** The center's riders (virtualized), idle first; with presence, whether each rider's app is online. */
+export function RiderPanel({
+  riders,
+  loadOf,
+  positions,
+  now,
+  presenceOf,
+}: {
+  riders: RiderRow[];
+  loadOf: (id: number) => number;
+  positions: ReadonlyMap<number, RiderPosition>;
+  now: number;
+  presenceOf?: (riderId: number) => RiderPresence;
+}) {
   const ref = useRef<HTMLDivElement>(null);
   // The virtualizer changes in place, so the React Compiler must (and does) leave this component
   // unmemoized; that skip is what we want (TanStack/virtual#1119), not a defect to fix here.
@@ -22,10 +41,16 @@ export function RiderPanel({ riders, loadOf, positions, now }: { riders: RiderRo
         {v.getVirtualItems().map((item) => {
           const r = riders[item.index];
           if (!r) return null;
+          const presence = presenceOf?.(r.id);
           return (
-            <div key={item.key} className="rider-row" style={{ transform: `translateY(${item.start}px)` }} data-testid={`rider-row-${r.id}`} data-status={r.status}>
+            <div key={item.key} className="rider-row" style={{ transform: `translateY(${item.start}px)` }} data-testid={`rider-row-${r.id}`} data-status={r.status} data-presence={presence}>
               <span className={`rider-dot rider-${r.status}`} aria-hidden />
               <span className="rr-name">{r.name}</span>
+              {presence && (
+                <span className={`rr-presence presence-${presence}`} title={PRESENCE_TITLE[presence]} data-testid={`rider-presence-${r.id}`}>
+                  {PRESENCE_LABEL[presence]}
+                </span>
+              )}
               <span className="rr-status">{r.status}</span>
               <span className="rr-load">{loadOf(r.id)} active</span>
               <span className="rr-seen muted">{ago(positions.get(r.id)?.at ?? r.lastSeenAt, now)}</span>

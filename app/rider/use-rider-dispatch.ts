@@ -22,6 +22,7 @@ import {
   type RiderActionKind,
   type SendOutcome,
 } from '../lib/action-queue';
+import { startHeartbeat } from '../lib/presence';
 import { connectDispatch, request, useSocketLifetime, type DispatchSocket } from '../lib/socket';
 
 /** How the rider's link to the server is, as shown on screen. */
@@ -257,7 +258,10 @@ export function useRiderDispatch(user: SessionUser) {
     };
     window.addEventListener('offline', onOffline);
     window.addEventListener('online', onOnline);
+    // Presence heartbeat: app version, battery, and duty = the rider app in the foreground.
+    const stopHeartbeat = startHeartbeat(s, () => ({ duty: document.visibilityState === 'visible' ? 'on' : 'off' }));
     return () => {
+      stopHeartbeat();
       window.removeEventListener('offline', onOffline);
       window.removeEventListener('online', onOnline);
       s.io.off('reconnect_attempt', onAttempt);

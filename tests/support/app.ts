@@ -8,6 +8,7 @@ import type { MqttOptions } from '../../server/mqtt/channel';
 import { seedDemo } from '../../server/demo/seed';
 import { createLogger } from '../../server/logger';
 import type { Adapter } from './adapters';
+import type { OpsOptions } from '../../server/ops/ops';
 import type { Backend } from './backends';
 
 export const TEST_PASSWORD = 'test-pass';
@@ -28,6 +29,8 @@ export interface TestAppOptions {
   adapter?: Adapter;
   /** More application options (origins, proxies, limits, token life). */
   app?: Partial<Omit<AppDeps, 'db' | 'logger' | 'sessionSecret'>>;
+  /** Presence, node report and alert settings (operations). */
+  ops?: OpsOptions;
 }
 
 export interface TestApp {
@@ -63,6 +66,7 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     ...(opts.deviceAckTimeoutSec !== undefined ? { deviceAckTimeoutSec: opts.deviceAckTimeoutSec } : {}),
     ...(adapterRun?.deps ?? {}),
     ...opts.app,
+    ...(opts.ops ? { ops: opts.ops } : {}),
   });
   const port = await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;

@@ -1,0 +1,228 @@
+import { rooms, REPAIR_LAYERS, type PresenceChange, type PresenceEntry, type PresenceHeartbeat, type PresenceRole, type PresenceView, type Transport } from '../../protocol';
+import type { Logger } from '../logger';
+import type { DispatchNamespace, DispatchSocket } from '../realtime/types';
+import type { OpsMetrics } from './ops.metrics';
+import type { PresenceStore } from './presence.store';
+
+export interface PresenceOptions {
+  store: PresenceStore;
+  dispatch: DispatchNamespace;
+  nodeId: string;
+  ttlMs: number;
+  silentAfterMs: number;
+  metrics: OpsMetrics;
+  logger: Logger;
+}
+
+/** Rider commands that prove the rider is there (location, or a tap the server acknowledges). */
+const RIDER_ACTIVITY = new Set(['rider:position', 'delivery:pick_up', 'delivery:deliver', 'deliveries:mine']);
+/** An unchanged connection is re-announced to its center at most this often. */
+const REANNOUNCE_MS = 60_000;
+
+interface LocalConn {
+  socket: DispatchSocket;
+  /** One entry per center of the user (same connection). */
+  entries: PresenceEntry[];
+  repaired: Record<string, number>;
+  announcedAt: number;
+}
+
+/**
+ * Presence of the /dispatch connections: who is online per center, on which transport, with the
+ * device facts the browser sends, and which riders are silent. This node writes its own
+ * connections to the store on connect, change and disconnect, and pushes their expiry forward
+ * every third of the TTL; a dead node's entries expire. Changes are pushed to the center's room
+ * (and HQ's) as `presence:changed`; expired entries are reported by whichever node runs `sweep`
+ * (the alert evaluator, one per cluster).
+ */
+export function createPresence(opts: PresenceOptions) {
+  const { store, dispatch, nodeId, ttlMs, silentAfterMs, metrics, logger } = opts;
+  const local = new Map<string, LocalConn>();
+  /** Clients on this node per center and role, counters only. */
+  const counts = new Map<number, Map<PresenceRole, number>>();
+  /** Connections the sweeper last saw silent (only meaningful on the evaluator). */
+  let knownSilent = new Set<string>();
+
+  const isSilent = (e: PresenceEntry, now: number) => e.role === 'rider' && now - Date.parse(e.lastActivityAt) >= silentAfterMs;
+  const view = (e: PresenceEntry, now = Date.now()): PresenceView => ({ ...e, silent: isSilent(e, now) });
+  /**
+   * Only riders are announced: the board shows riders' presence, and announcing every dispatcher
+   * tab to every other one would grow with the square of a room's size. Everyone is listed.
+   */
+  const announce = (change: PresenceChange, role: PresenceRole) => {
+    if (role === 'rider') dispatch.to([rooms.center(change.centerId), rooms.allCenters()]).emit('presence:changed', change);
+  };
+  const fail = (err: unknown) => logger.warn({ err }, 'presence store unavailable');
+
+  function count(centerId: number, role: PresenceRole, d: number) {
+    let m = counts.get(centerId);
+    if (!m) counts.set(centerId, (m = new Map<PresenceRole, number>()));
+    const n = (m.get(role) ?? 0) + d;
+    if (n <= 0) m.delete(role);
+    else m.set(role, n);
+    if (m.size === 0) counts.delete(centerId);
+    metrics.presence.set({ center: String(centerId), role }, Math.max(0, n));
+  }
+
+  function save(conn: LocalConn, announceIt: boolean) {
+    const now = Date.now();
+    for (const e of conn.entries) {
+      if (e.centerId === 0) continue;
+      store.upsert(e, ttlMs, now).catch(fail);
+      if (announceIt) announce({ centerId: e.centerId, entry: view(e, now) }, e.role);
+    }
+    if (announceIt) conn.announcedAt = now;
+  }
+
+  function connect(socket: DispatchSocket) {
+    const user = socket.data.user;
+    const now = new Date().toISOString();
+    const transport = socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling';
+    const centers = user.centerIds.length > 0 ? user.centerIds : [0];
+    const conn: LocalConn = {
+      socket,
+      entries: centers.map((centerId) => ({
+        connId: socket.id,
+        userId: user.id,
+        name: user.name,
+        role: user.role,
+        riderId: user.riderId,
+        centerId,
+        nodeId,
+        transport,
+        appVersion: null,
+        battery: null,
+        duty: null,
+        connectedAt: now,
+        lastSeenAt: now,
+        lastLocationAt: null,
+        lastActivityAt: now,
+      })),
+      repaired: {},
+      announcedAt: 0,
+    };
+    local.set(socket.id, conn);
+    for (const c of centers) count(c, user.role, 1);
+    save(conn, true);
+
+    socket.conn.once('upgrade', () => {
+      for (const e of conn.entries) e.transport = 'websocket' satisfies Transport;
+      save(conn, true);
+    });
+    socket.onAny((event: string) => {
+      if (user.role !== 'rider' || !RIDER_ACTIVITY.has(event)) return;
+      const at = new Date();
+      const wasSilent = conn.entries.some((e) => isSilent(e, at.getTime()));
+      const firstFix = event === 'rider:position' && conn.entries.some((e) => e.lastLocationAt === null);
+      for (const e of conn.entries) {
+        e.lastActivityAt = e.lastSeenAt = at.toISOString();
+        if (event === 'rider:position') e.lastLocationAt = e.lastActivityAt;
+      }
+      save(conn, wasSilent || firstFix || at.getTime() - conn.announcedAt > REANNOUNCE_MS);
+    });
+    socket.on('disconnect', () => {
+      local.delete(socket.id);
+      for (const e of conn.entries) {
+        count(e.centerId, e.role, -1);
+        if (e.centerId === 0) continue;
+        store.remove(e.centerId, e.connId).catch(fail);
+        announce({ centerId: e.centerId, removed: e.connId, userId: e.userId, riderId: e.riderId }, e.role);
+      }
+    });
+  }
+
+  function heartbeat(socket: DispatchSocket, hb: PresenceHeartbeat): { ttlSec: number } {
+    const conn = local.get(socket.id);
+    if (!conn) return { ttlSec: ttlMs / 1000 };
+    const now = new Date().toISOString();
+    let changed = false;
+    const battery = hb.battery ? { level: Math.round(hb.battery.level * 20) / 20, charging: hb.battery.charging } : null;
+    for (const e of conn.entries) {
+      e.lastSeenAt = now;
+      if (hb.appVersion !== undefined && hb.appVersion !== e.appVersion) {
+        e.appVersion = hb.appVersion;
+        changed = true;
+      }
+      if (hb.duty !== undefined && hb.duty !== e.duty) {
+        e.duty = hb.duty;
+        changed = true;
+      }
+      if (battery && (battery.level !== e.battery?.level || battery.charging !== e.battery.charging)) {
+        e.battery = battery;
+        changed = true;
+      }
+    }
+    // Repair counts: only the increase since the last heartbeat, and only for one of the
+    // user's own centers (bounded labels).
+    if (hb.repaired && hb.centerId !== undefined && socket.data.user.centerIds.includes(hb.centerId)) {
+      for (const layer of REPAIR_LAYERS) {
+        const total = hb.repaired[layer];
+        if (total === undefined) continue;
+        const key = `${hb.centerId}:${layer}`;
+        const before = conn.repaired[key] ?? 0;
+        if (total > before) metrics.repairs.inc({ center: String(hb.centerId), layer }, Math.min(total - before, 100_000));
+        conn.repaired[key] = total;
+      }
+    }
+    save(conn, changed || Date.now() - conn.announcedAt > REANNOUNCE_MS);
+    return { ttlSec: ttlMs / 1000 };
+  }
+
+  /** Push this node's expiries forward (every third of the TTL). */
+  async function refresh(): Promise<void> {
+    const byCenter = new Map<number, string[]>();
+    for (const conn of local.values()) {
+      for (const e of conn.entries) {
+        if (e.centerId === 0) continue;
+        const list = byCenter.get(e.centerId) ?? [];
+        list.push(e.connId);
+        byCenter.set(e.centerId, list);
+      }
+    }
+    for (const [c, ids] of byCenter) await store.touch(c, ids, ttlMs);
+  }
+
+  async function list(centerId: number): Promise<PresenceView[]> {
+    const now = Date.now();
+    return (await store.list(centerId, now)).map((e) => view(e, now));
+  }
+
+  /**
+   * Cluster housekeeping, run by one node: remove expired entries (a dead node's, or a lost
+   * disconnect) and announce them; announce riders that turned silent or came back.
+   */
+  async function sweep(): Promise<{ removed: number; silent: number }> {
+    const gone = await store.sweep();
+    for (const e of gone) announce({ centerId: e.centerId, removed: e.connId, userId: e.userId, riderId: e.riderId }, e.role);
+    const now = Date.now();
+    const silentNow = new Set<string>();
+    for (const c of await store.centers()) {
+      for (const e of await store.list(c, now)) {
+        const key = `${c}:${e.connId}`;
+        const silent = isSilent(e, now);
+        if (silent) silentNow.add(key);
+        if (silent !== knownSilent.has(key)) announce({ centerId: c, entry: view(e, now) }, e.role);
+      }
+    }
+    knownSilent = silentNow;
+    metrics.silentRiders.set(silentNow.size);
+    return { removed: gone.length, silent: silentNow.size };
+  }
+
+  /** Clients on this node per center and role. */
+  function centerCounts(): Record<string, Partial<Record<PresenceRole, number>>> {
+    const out: Record<string, Partial<Record<PresenceRole, number>>> = {};
+    for (const [c, m] of counts) out[String(c)] = Object.fromEntries(m);
+    return out;
+  }
+
+  /** A graceful stop: take this node's entries out at once instead of letting them expire. */
+  async function drain(): Promise<void> {
+    await Promise.all(
+      [...local.values()].flatMap((conn) => conn.entries.filter((e) => e.centerId !== 0).map((e) => store.remove(e.centerId, e.connId).catch(fail))),
+    );
+  }
+
+  return { connect, heartbeat, refresh, list, sweep, centerCounts, drain, ttlMs, silentAfterMs };
+}
+export type Presence = ReturnType<typeof createPresence>;
