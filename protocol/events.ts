@@ -133,6 +133,12 @@ export type DispatchServerEvents = DeliveryEvents &
     'rider:status': (row: RiderRow) => void;
     'rider:position': (pos: RiderPosition) => void;
     'deliveries:snapshot': (snapshot: DeliverySnapshot) => void;
+    /**
+     * Cross-node delivery was interrupted (Redis was away): changes committed meanwhile reached
+     * only their own node's clients. Every client resyncs from its watermark (after a short random
+     * wait, so a whole cluster does not ask at once).
+     */
+    'deliveries:resync_hint': (hint: { reason: 'redis' }) => void;
     /** A shop's device liveness changed (all of its devices offline, or one back). */
     'shop:status': (status: ShopStatus) => void;
     /** A connection of the center appeared, changed or went (operations: presence). */

@@ -362,7 +362,16 @@ export function createApplication(deps: AppDeps) {
     if (mqtt) deviceSweep.start();
   }
   if (ownLeadership) leadership.start();
-  const redisWatch = deps.redis ? createRedisWatch({ redis: deps.redis, probeKey: `${stream}:health:${nodeId}`, logger }) : undefined;
+  // While Redis was away this node's emits reached only its own clients (and other nodes' emits
+  // never reached them): once it is back, every client of the cluster resyncs from its watermark.
+  const redisWatch = deps.redis
+    ? createRedisWatch({
+        redis: deps.redis,
+        probeKey: `${stream}:health:${nodeId}`,
+        logger,
+        onRecovered: () => ns.dispatch.emit('deliveries:resync_hint', { reason: 'redis' }),
+      })
+    : undefined;
   redisWatch?.start();
   const health = createHealth({ db, ...(redisWatch ? { redisWatch } : {}) });
 

@@ -34,6 +34,8 @@ export interface RedisWatchOptions {
   logger: Logger;
   everyMs?: number;
   timeoutMs?: number;
+  /** Called once each time Redis takes writes again after an outage. */
+  onRecovered?: () => void;
 }
 
 /**
@@ -48,7 +50,11 @@ export function createRedisWatch(opts: RedisWatchOptions) {
   let timer: NodeJS.Timeout | undefined;
 
   function report(next: string | null) {
-    if (next === null && problem !== null) opts.logger.info({ was: problem }, 'redis is back: cross-node delivery, shared limits and job leases resume');
+    if (next === null && problem !== null) {
+      opts.logger.info({ was: problem }, 'redis is back: cross-node delivery, shared limits and job leases resume');
+      problem = null;
+      opts.onRecovered?.();
+    }
     if (next !== null && problem === null) {
       opts.logger.warn({ reason: next }, 'redis unavailable: serving this node only (local emits, REST, commands) until it returns');
     }

@@ -56,6 +56,9 @@ export interface DeliverySyncOptions {
   ackTimeoutMs?: number;
 }
 
+/** A resync hint is answered after a random wait of up to this, so a cluster's clients spread out. */
+const RESYNC_HINT_SPREAD_MS = 2000;
+
 export function createDeliverySync(opts: DeliverySyncOptions) {
   const { socket, store } = opts;
   const pollAfterMs = opts.pollAfterMs ?? 3000;
@@ -249,9 +252,19 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
   }
 
   const onSnapshotEvent = (s: DeliverySnapshot) => void onSnapshot(s);
+  /** The server says live events may have been lost between nodes: resync, once, after a random wait. */
+  let hintTimer: ReturnType<typeof setTimeout> | undefined;
+  const onResyncHint = () => {
+    if (hintTimer || stopped) return;
+    hintTimer = setTimeout(() => {
+      hintTimer = undefined;
+      if (socket.connected && !stopped && watermarks.size > 0) syncNow(true);
+    }, Math.random() * RESYNC_HINT_SPREAD_MS);
+  };
 
   for (const e of DELIVERY_EVENTS) socket.on(e, onRow);
   socket.on('deliveries:snapshot', onSnapshotEvent);
+  socket.on('deliveries:resync_hint', onResyncHint);
   socket.on('connect', onConnect);
   socket.on('disconnect', onDisconnect);
   if (socket.connected) onConnect();
@@ -268,6 +281,8 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
       if (retryTimer) clearTimeout(retryTimer);
       for (const e of DELIVERY_EVENTS) socket.off(e, onRow);
       socket.off('deliveries:snapshot', onSnapshotEvent);
+      socket.off('deliveries:resync_hint', onResyncHint);
+      if (hintTimer) clearTimeout(hintTimer);
       socket.off('connect', onConnect);
       socket.off('disconnect', onDisconnect);
     },

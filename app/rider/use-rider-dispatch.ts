@@ -225,6 +225,8 @@ export function useRiderDispatch(user: SessionUser) {
       if (rowsToRepair(snap, (seq) => store.get(seq), mine).length > 0) void loadMine();
     };
     s.on('deliveries:snapshot', onSnapshot);
+    // Events between nodes were interrupted (Redis was away): reload the rider's list.
+    s.on('deliveries:resync_hint', () => void loadMine());
     const onConnect = () => {
       setLink('live');
       void loadMine();

@@ -123,8 +123,9 @@ interface Follower {
 
 /**
  * A rider's screen, as app/rider/use-rider-dispatch.ts keeps it (that one is a React hook):
- * events from the private room merge in; on every (re)connect, and when the rider's private
- * snapshot differs from what is held, the rider's list is loaded again.
+ * events from the private room merge in; on every (re)connect, when the rider's private
+ * snapshot differs from what is held, and when the server hints that events between nodes were
+ * interrupted, the rider's list is loaded again.
  */
 function followRider(socket: DispatchClientSocket, store: RowStore, riderId: number) {
   const repaired = { resync: 0, snapshot: 0, loaded: false };
@@ -146,6 +147,7 @@ function followRider(socket: DispatchClientSocket, store: RowStore, riderId: num
     if (rowsToRepair(snap, (seq) => store.get(seq), mine).length > 0) void load('snapshot');
   });
   socket.on('connect', () => void load('resync'));
+  socket.on('deliveries:resync_hint', () => void load('resync'));
   return repaired;
 }
 
