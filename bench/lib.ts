@@ -273,6 +273,14 @@ export interface StartServerOptions {
   /** Extra environment for the server. */
   env?: Record<string, string>;
   startTimeoutMs?: number;
+  /** Use this database as it is (another server already created and migrated it); not dropped here. */
+  reuseDatabase?: string;
+  /** Database name to create (default dd_bench_<pid>). */
+  databaseName?: string;
+  /** Session secret (servers that must accept each other's tokens share one). */
+  sessionSecret?: string;
+  /** Raise the server's open-file soft limit to the hard limit (thousands of sockets). */
+  raiseOpenFiles?: boolean;
 }
 
 export const DEMO_PASSWORD = process.env.DEMO_PASSWORD || 'demo';
@@ -359,17 +367,31 @@ function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
 }
 
 /**
+ * Run a command with the open-file soft limit raised to the hard limit (one process holds at most
+ * that many sockets); unchanged when `raise` is false.
+ */
+export function withOpenFiles(raise: boolean, [cmd, args]: [string, string[]]): [string, string[]] {
+  if (!raise) return [cmd, args];
+  return ['sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', cmd, ...args]];
+}
+
+/** Stop a child process: SIGTERM, then SIGKILL after `timeoutMs`. */
+export { stopChild };
+
+/**
  * A throw-away PostgreSQL database, the production server on a free loopback port in its own
  * process (pinned to `cpu` with taskset), seeded demo accounts, and one API key.
  */
 export async function startServer(opts: StartServerOptions): Promise<ServerHandle> {
   const { cleanup, log } = opts;
-  const database = `dd_bench_${process.pid}`;
+  const database = opts.reuseDatabase ?? opts.databaseName ?? `dd_bench_${process.pid}`;
   const databaseUrl = withDatabase(opts.adminUrl, database);
-  await adminQuery(opts.adminUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-  await adminQuery(opts.adminUrl, `CREATE DATABASE "${database}"`);
-  cleanup.add(`drop database ${database}`, () => adminQuery(opts.adminUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`));
-  log(`created database ${database}`);
+  if (!opts.reuseDatabase) {
+    await adminQuery(opts.adminUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await adminQuery(opts.adminUrl, `CREATE DATABASE "${database}"`);
+    cleanup.add(`drop database ${database}`, () => adminQuery(opts.adminUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`));
+    log(`created database ${database}`);
+  }
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dd-bench-'));
   cleanup.add('remove data dir', () => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -377,9 +399,10 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
   const nodeArgs = serverEntry(log);
   const port = await freePort();
   const pin = opts.cpu !== null;
-  const [cmd, args] = pin
-    ? ['taskset', ['-c', String(opts.cpu), process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
+  const [cmd, args] = withOpenFiles(
+    opts.raiseOpenFiles ?? false,
+    pin ? ['taskset', ['-c', String(opts.cpu), process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs],
+  );
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'production',
@@ -388,7 +411,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
     HOST: '127.0.0.1',
     DATABASE_URL: databaseUrl,
     DATA_DIR: dataDir,
-    SESSION_SECRET: randomBytes(32).toString('base64url'),
+    SESSION_SECRET: opts.sessionSecret ?? randomBytes(32).toString('base64url'),
     DEMO_SEED: 'on',
     DEMO_PASSWORD,
     SIMULATOR: 'off',
@@ -407,7 +430,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
   child.stderr?.on('data', collect);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`cannot start ${cmd}`);
-  const command = `${pin ? `taskset -c ${opts.cpu} ` : ''}node ${nodeArgs.join(' ')}`;
+  const command = `${pin ? `taskset -c ${opts.cpu} ` : ''}node ${nodeArgs.join(' ')}${opts.env?.WORKERS ? ` (WORKERS=${opts.env.WORKERS})` : ''}`;
   log(`started server pid ${pid}: ${command} on 127.0.0.1:${port}`);
 
   const url = `http://127.0.0.1:${port}`;

@@ -14,11 +14,12 @@
  */
 import os from 'node:os';
 import { assignDialog } from './assign-dialog';
+import { capacity } from './capacity';
 import { publishLatency } from './publish-latency';
 import { allowedCpus, Cleanup, hasTaskset, parseArgs, pinSelf, startServer, UsageError, type OptionSpec, type ParsedArgs, type ServerHandle } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
 
-const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog];
+const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog, capacity];
 
 const RUNNER_OPTIONS: OptionSpec[] = [
   { name: 'only', description: 'comma-separated benchmark names to run', defaultText: 'all' },
@@ -121,10 +122,11 @@ async function main(): Promise<number> {
   const cpus = allowedCpus();
   const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
   let serverCpu: number | null = null;
+  let benchCpu: number | null = null;
   let pinning = `not pinned (${!hasTaskset() ? 'no taskset' : `only ${cpus.length} CPU allowed`})`;
   if (cpus.length >= 2 && hasTaskset()) {
-    const benchCpu = cpus[1]!;
-    if (pinSelf(benchCpu)) {
+    if (pinSelf(cpus[1]!)) {
+      benchCpu = cpus[1]!;
       serverCpu = cpus[0]!;
       pinning = `server on CPU ${serverCpu}, bench client on CPU ${benchCpu} (taskset); PostgreSQL not pinned`;
     } else {
@@ -138,6 +140,7 @@ async function main(): Promise<number> {
     log,
     adminUrl,
     deadline: started + (budgetS - 20) * 1000,
+    cpus: { server: serverCpu, bench: benchCpu },
     server() {
       serverStart ??= startServer({ cleanup, log, cpu: serverCpu, adminUrl });
       return serverStart;

@@ -11,6 +11,8 @@ export interface BenchContext {
   adminUrl: string;
   /** performance.now() by which the benchmark must have finished. */
   deadline: number;
+  /** CPU for servers under test and the CPU this process is pinned to (null: not pinned). */
+  cpus: { server: number | null; bench: number | null };
 }
 
 /** A benchmark's section of the report. */
