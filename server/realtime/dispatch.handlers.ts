@@ -10,13 +10,14 @@ import {
   idSchema,
   positionCommandSchema,
   rooms,
+  type DispatchClientEvents,
 } from '../../protocol';
 import { policy } from '../auth/policy';
 import type { CentersService } from '../centers/centers.service';
 import { actorOf, type DeliveriesService } from '../deliveries/deliveries.service';
 import { AppError } from '../errors';
 import type { RidersService } from '../riders/riders.service';
-import { command, type CommandDeps } from './ack';
+import { socketCommand, type CommandDeps, type SharedListener } from './ack';
 import type { DispatchNamespace, DispatchSocket } from './types';
 
 export interface DispatchHandlerDeps extends CommandDeps {
@@ -32,112 +33,90 @@ function requireCenter(allowed: boolean): void {
   if (!allowed) throw new AppError('forbidden', 'You may not see this center');
 }
 
-/** The /dispatch namespace: center rooms, the delivery list and the delivery commands. */
+type Handler = SharedListener<DispatchSocket>;
+
+/**
+ * The /dispatch namespace: center rooms, the delivery list and the delivery commands. The
+ * handler table is built once; every socket registers the same function objects (each reads its
+ * socket from `this`), so a connection costs no closures of its own here.
+ */
 export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchHandlerDeps): void {
   const { centers, deliveries, riders } = deps;
+  const cmd = <S extends z.ZodType, T>(name: keyof DispatchClientEvents, schema: S, run: (socket: DispatchSocket, input: z.infer<S>) => Promise<T>): Handler =>
+    socketCommand<DispatchSocket, S, T>(deps, name, schema, run);
+  const userOf = (socket: DispatchSocket) => socket.data.user;
+
+  const table: { [E in keyof DispatchClientEvents]: Handler } = {
+    'centers:list': cmd('centers:list', z.unknown(), async (socket) => {
+      const user = userOf(socket);
+      const all = await centers.list();
+      return policy.joinAllCenters(user) ? all : all.filter((c) => user.centerIds.includes(c.id));
+    }),
+
+    'center:join': cmd('center:join', centerJoinSchema, async (socket, req) => {
+      const user = userOf(socket);
+      if ('all' in req) {
+        requireCenter(policy.joinAllCenters(user));
+        await socket.join(rooms.allCenters());
+        return { centerId: 'all' as const };
+      }
+      await centers.get(req.centerId);
+      requireCenter(policy.joinCenter(user, req.centerId));
+      await socket.join(rooms.center(req.centerId));
+      return { centerId: req.centerId };
+    }),
+
+    'center:leave': cmd('center:leave', centerJoinSchema, async (socket, req) => {
+      if ('all' in req) {
+        await socket.leave(rooms.allCenters());
+        return { centerId: 'all' as const };
+      }
+      await socket.leave(rooms.center(req.centerId));
+      return { centerId: req.centerId };
+    }),
+
+    'deliveries:sync': cmd('deliveries:sync', deliverySyncRequestSchema, async (socket, { centerId, since }) => {
+      requireCenter(policy.joinCenter(userOf(socket), centerId));
+      return since ? deliveries.changedSince(centerId, since) : deliveries.listForCenter(centerId);
+    }),
+
+    'deliveries:mine': cmd('deliveries:mine', z.unknown(), async (socket) => {
+      const user = userOf(socket);
+      if (user.riderId === null) throw new AppError('forbidden', 'Only riders have their own deliveries');
+      return deliveries.listForRider(user.riderId);
+    }),
+
+    'deliveries:fetch': cmd('deliveries:fetch', deliveriesFetchSchema, async (socket, { centerId, seqs }) => {
+      requireCenter(policy.joinCenter(userOf(socket), centerId));
+      return deliveries.getMany(centerId, seqs);
+    }),
+
+    'delivery:timeline': cmd('delivery:timeline', seqRef, async (socket, { deliverySeq }) => {
+      const user = userOf(socket);
+      const d = await deliveries.get(deliverySeq);
+      requireCenter(policy.joinCenter(user, d.centerId) || policy.riderAction(user, d));
+      return deliveries.timeline(deliverySeq);
+    }),
+
+    'riders:list': cmd('riders:list', centerRef, async (socket, { centerId }) => {
+      requireCenter(policy.joinCenter(userOf(socket), centerId));
+      return riders.list(centerId);
+    }),
+
+    'delivery:assign': cmd('delivery:assign', assignCommandSchema, (socket, c) => deliveries.assign(c.deliverySeq, c.riderId, actorOf(userOf(socket)), c)),
+    'delivery:pick_up': cmd('delivery:pick_up', deliveryCommandSchema, (socket, c) => deliveries.pickUp(c.deliverySeq, actorOf(userOf(socket)), c)),
+    'delivery:deliver': cmd('delivery:deliver', deliveryCommandSchema, (socket, c) => deliveries.deliver(c.deliverySeq, actorOf(userOf(socket)), c)),
+    'delivery:cancel': cmd('delivery:cancel', cancelCommandSchema, (socket, c) => deliveries.cancel(c.deliverySeq, c.reason, actorOf(userOf(socket)), c)),
+
+    'rider:position': cmd('rider:position', positionCommandSchema, async (socket, { lat, lng }) => {
+      const user = userOf(socket);
+      if (!policy.shareLocation(user) || user.riderId === null) throw new AppError('forbidden', 'Only riders share a location');
+      return riders.updatePosition(user.riderId, lat, lng);
+    }),
+  };
+  const entries = Object.entries(table) as [keyof DispatchClientEvents, Handler][];
+
   nsp.on('connection', (socket: DispatchSocket) => {
-    const user = socket.data.user;
-    const actor = actorOf(user);
-
-    socket.on(
-      'centers:list',
-      command(deps, 'centers:list', z.unknown(), async () => {
-        const all = await centers.list();
-        return policy.joinAllCenters(user) ? all : all.filter((c) => user.centerIds.includes(c.id));
-      }),
-    );
-
-    socket.on(
-      'center:join',
-      command(deps, 'center:join', centerJoinSchema, async (req) => {
-        if ('all' in req) {
-          requireCenter(policy.joinAllCenters(user));
-          await socket.join(rooms.allCenters());
-          return { centerId: 'all' as const };
-        }
-        await centers.get(req.centerId);
-        requireCenter(policy.joinCenter(user, req.centerId));
-        await socket.join(rooms.center(req.centerId));
-        return { centerId: req.centerId };
-      }),
-    );
-
-    socket.on(
-      'center:leave',
-      command(deps, 'center:leave', centerJoinSchema, async (req) => {
-        if ('all' in req) {
-          await socket.leave(rooms.allCenters());
-          return { centerId: 'all' as const };
-        }
-        await socket.leave(rooms.center(req.centerId));
-        return { centerId: req.centerId };
-      }),
-    );
-
-    socket.on(
-      'deliveries:sync',
-      command(deps, 'deliveries:sync', deliverySyncRequestSchema, async ({ centerId, since }) => {
-        requireCenter(policy.joinCenter(user, centerId));
-        return since ? deliveries.changedSince(centerId, since) : deliveries.listForCenter(centerId);
-      }),
-    );
-
-    socket.on(
-      'deliveries:mine',
-      command(deps, 'deliveries:mine', z.unknown(), async () => {
-        if (user.riderId === null) throw new AppError('forbidden', 'Only riders have their own deliveries');
-        return deliveries.listForRider(user.riderId);
-      }),
-    );
-
-    socket.on(
-      'deliveries:fetch',
-      command(deps, 'deliveries:fetch', deliveriesFetchSchema, async ({ centerId, seqs }) => {
-        requireCenter(policy.joinCenter(user, centerId));
-        return deliveries.getMany(centerId, seqs);
-      }),
-    );
-
-    socket.on(
-      'delivery:timeline',
-      command(deps, 'delivery:timeline', seqRef, async ({ deliverySeq }) => {
-        const d = await deliveries.get(deliverySeq);
-        requireCenter(policy.joinCenter(user, d.centerId) || policy.riderAction(user, d));
-        return deliveries.timeline(deliverySeq);
-      }),
-    );
-
-    socket.on(
-      'riders:list',
-      command(deps, 'riders:list', centerRef, async ({ centerId }) => {
-        requireCenter(policy.joinCenter(user, centerId));
-        return riders.list(centerId);
-      }),
-    );
-
-    socket.on(
-      'delivery:assign',
-      command(deps, 'delivery:assign', assignCommandSchema, (c) => deliveries.assign(c.deliverySeq, c.riderId, actor, c)),
-    );
-    socket.on(
-      'delivery:pick_up',
-      command(deps, 'delivery:pick_up', deliveryCommandSchema, (c) => deliveries.pickUp(c.deliverySeq, actor, c)),
-    );
-    socket.on(
-      'delivery:deliver',
-      command(deps, 'delivery:deliver', deliveryCommandSchema, (c) => deliveries.deliver(c.deliverySeq, actor, c)),
-    );
-    socket.on(
-      'delivery:cancel',
-      command(deps, 'delivery:cancel', cancelCommandSchema, (c) => deliveries.cancel(c.deliverySeq, c.reason, actor, c)),
-    );
-
-    socket.on(
-      'rider:position',
-      command(deps, 'rider:position', positionCommandSchema, async ({ lat, lng }) => {
-        if (!policy.shareLocation(user) || user.riderId === null) throw new AppError('forbidden', 'Only riders share a location');
-        return riders.updatePosition(user.riderId, lat, lng);
-      }),
-    );
+    for (const [event, handler] of entries) socket.on(event, handler);
   });
 }
