@@ -33,8 +33,12 @@ export const deliveryRowSchema = z.object({
   pickedUpAt: isoDate.nullable(),
   deliveredAt: isoDate.nullable(),
   cancelledAt: isoDate.nullable(),
+  /** Database time of the last change: display only (see merge.ts for what orders rows). */
   modDate: isoDate,
+  /** Incremented by every committed change: the merge rule compares this. */
   version: z.number().int().positive(),
+  /** Id of the database transaction that wrote this version (`pg_current_xact_id()`). */
+  txid: z.number().int().nonnegative(),
 });
 export type DeliveryRow = z.infer<typeof deliveryRowSchema>;
 
@@ -65,18 +69,24 @@ export const MAX_ID = 2_147_483_647;
 export const idSchema = z.number().int().positive().max(MAX_ID);
 export const centerIdSchema = z.coerce.number().int().positive().max(MAX_ID);
 
-/** Ask for a center's deliveries changed after `since` (exclusive), or all of today's when absent. */
+/**
+ * Ask for a center's deliveries changed by transactions at or after the watermark `sinceTx` (an
+ * `asOf` of an earlier answer), or all of today's when absent.
+ */
 export const deliverySyncRequestSchema = z.object({
   centerId: centerIdSchema,
-  since: isoDate.optional(),
+  sinceTx: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export type DeliverySyncRequest = z.infer<typeof deliverySyncRequestSchema>;
 
 export interface DeliverySyncResponse {
   centerId: number;
   rows: DeliveryRow[];
-  /** Server clock when the query ran: the next `since` a client may use. */
-  serverTime: string;
+  /**
+   * The watermark this answer brings a client to: `pg_snapshot_xmin` of the database snapshot the
+   * rows were read in. The next resync asks for `sinceTx: asOf` (see merge.ts).
+   */
+  asOf: number;
 }
 
 /** Counters per status, in catalogue order. */

@@ -28,7 +28,10 @@ export const orderRowSchema = z.object({
   cancelReason: z.string().nullable(),
   cancelledAt: isoDate.nullable(),
   createdAt: isoDate,
+  /** Database time of the last change: display only. */
   modDate: isoDate,
+  /** Incremented by every committed change of the order: the merge rule compares this. */
+  version: z.number().int().positive(),
   deliverySeq: z.number().int().positive().nullable(),
 });
 export type OrderRow = z.infer<typeof orderRowSchema>;

@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { createAdapter as createClusterAdapter } from '@socket.io/cluster-adapter';
 import { Server as IoServer } from 'socket.io';
 import { NAMESPACES } from '../protocol';
 import { createAuthService } from './auth/auth.service';
@@ -34,6 +36,8 @@ import { createLocalLock, type PeriodLock } from './jobs/lock';
 import { createPeriodicJob } from './jobs/periodic';
 import { pruneIdempotencyRecords } from './jobs/retention';
 import { createSnapshotJob } from './snapshot/snapshot.job';
+import { createSoleLeadership, type Leadership } from './jobs/leadership';
+import { createHealth, createRedisWatch } from './health';
 
 /** Everything the application needs from outside; tests inject their own. */
 export interface AppDeps {
@@ -57,6 +61,18 @@ export interface AppDeps {
   redisStream?: string;
   /** Decides which process runs each snapshot period (default: this one). */
   periodLock?: PeriodLock;
+  /**
+   * Which process of the cluster runs the jobs (snapshot, retention, simulator); the caller starts
+   * it. Default: this process alone, started with the app.
+   */
+  leadership?: Leadership;
+  /** This process's identity in logs, leases and health probes. */
+  nodeId?: string;
+  /**
+   * A node:cluster worker without Redis: Socket.IO's cluster adapter carries emits between the
+   * workers of this machine (through the primary). Ignored when `redis` is set.
+   */
+  clusterWorker?: boolean;
   /**
    * Fault injection for resilience tests only: socket ids that must miss a delivery event, as
    * if the packet were lost on the way.
@@ -114,9 +130,14 @@ export function createApplication(deps: AppDeps) {
     // auth middleware still runs on a recovered connection, so an expired token is refused.
     connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: false },
   });
+  const stream = deps.redisStream ?? 'dd:events';
+  const nodeId = deps.nodeId ?? `${os.hostname()}:${process.pid}`;
   if (deps.redis) {
-    const stream = deps.redisStream ?? 'dd:events';
     io.adapter(createAdapter(deps.redis, { streamName: stream, sessionKeyPrefix: `${stream}:session:`, maxLen: 100_000 }));
+  } else if (deps.clusterWorker) {
+    // No session store across workers in this adapter: a reconnect to another worker resyncs from
+    // its watermark instead of recovering (README, "Scaling out").
+    io.adapter(createClusterAdapter());
   }
   // Each namespace has its own event maps; Socket.IO types `of()` with the server's, so narrow once here.
   const ns = {
@@ -151,6 +172,9 @@ export function createApplication(deps: AppDeps) {
   registerCallcenterHandlers(ns.callcenter, { ...commandDeps, orders });
   const stopMonitor = registerMonitorHandlers(ns.monitor, ns, commandDeps);
   const periodLock = deps.periodLock ?? createLocalLock();
+  const ownLeadership = !deps.leadership;
+  const leadership = deps.leadership ?? createSoleLeadership();
+  const isLeader = () => leadership.isLeader();
   /** The period clients are told about and the job keeps (0 only stops the timer). */
   const snapshotIntervalMs = deps.snapshotIntervalMs || 120_000;
   const snapshot = createSnapshotJob({
@@ -159,6 +183,7 @@ export function createApplication(deps: AppDeps) {
     lock: periodLock,
     logger,
     intervalMs: snapshotIntervalMs,
+    leader: isLeader,
     onRun: (s) => {
       metrics.snapshotBytes.set(s.bytes);
       metrics.snapshotRuns.inc();
@@ -169,6 +194,7 @@ export function createApplication(deps: AppDeps) {
     name: 'retention',
     intervalMs: 3_600_000,
     lock: periodLock,
+    leader: isLeader,
     logger,
     run: async () => {
       const pruned = await pruneIdempotencyRecords(db);
@@ -179,12 +205,20 @@ export function createApplication(deps: AppDeps) {
     snapshot.start();
     retention.start();
   }
+  if (ownLeadership) leadership.start();
+  const redisWatch = deps.redis ? createRedisWatch({ redis: deps.redis, probeKey: `${stream}:health:${nodeId}`, logger }) : undefined;
+  redisWatch?.start();
+  const health = createHealth({ db, ...(redisWatch ? { redisWatch } : {}) });
 
-  const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis);
-  const loginLimit = createRateLimit('login', 10, 60, deps.redis);
+  // Rate-limit counters live beside the deployment's stream when one is named (tests, several deployments on one Redis).
+  const rlPrefix = deps.redisStream ? `${deps.redisStream}:rl` : undefined;
+  const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis, rlPrefix);
+  const loginLimit = createRateLimit('login', 10, 60, deps.redis, rlPrefix);
+  // 200 while this node can serve (also when only Redis is missing: it still serves its own
+  // clients); 503 when its database does not answer, so a balancer sends clients elsewhere.
   router.get('/api/health', async () => {
-    await db.$queryRaw`SELECT 1`;
-    return { status: 'ok' };
+    const { databaseOk, ...report } = await health();
+    return { status: databaseOk ? 200 : 503, body: report, headers: { 'cache-control': 'no-store' } };
   });
   /** Settings the screens need; nothing secret. */
   router.get('/api/settings', async () => ({
@@ -205,6 +239,8 @@ export function createApplication(deps: AppDeps) {
     services,
     metrics,
     snapshot,
+    leadership,
+    nodeId,
     /** Listen on a port (0 picks a free one); resolves with the bound port. */
     listen(port: number, host?: string): Promise<number> {
       return new Promise((resolve, reject) => {
@@ -222,6 +258,8 @@ export function createApplication(deps: AppDeps) {
         stopMonitor();
         void snapshot.stop();
         void retention.stop();
+        redisWatch?.stop();
+        if (ownLeadership) void leadership.stop();
         io.close(() => resolve());
         httpServer.closeAllConnections?.();
       });

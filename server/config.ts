@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -56,6 +57,15 @@ const envSchema = z.object({
   COOKIE_SECURE: onOff.default(false),
   API_RATE_PER_SEC: z.coerce.number().int().min(1).max(100000).default(50),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Worker processes on this machine (node:cluster); default: one per core with DATABASE_URL, else 1. */
+  WORKERS: z.coerce.number().int().min(1).max(256).optional(),
+  /** Prefix of this deployment's Redis keys and stream (several deployments can share one Redis). */
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and : _ . - only')
+    .default('dd'),
+  /** How long the cluster's job lease (Redis) lives without renewal: the longest a dead owner blocks a takeover. */
+  JOB_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -78,6 +88,10 @@ export interface Config {
   sessionSecret: string | undefined;
   secureCookies: boolean;
   apiRatePerSecond: number;
+  /** Worker processes on this machine; 1 runs the server in this process (no primary). */
+  workers: number;
+  jobLeaseMs: number;
+  redisPrefix: string;
 }
 
 /** Parse the environment once at boot; throws ConfigError naming the first bad variable. */
@@ -91,6 +105,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(variable, `${issue?.message ?? 'invalid value'}${shown}`);
   }
   const e = parsed.data;
+  if (e.WORKERS !== undefined && e.WORKERS > 1 && !e.DATABASE_URL) {
+    throw new ConfigError(
+      'WORKERS',
+      `${e.WORKERS} workers need a PostgreSQL DATABASE_URL: the embedded database serves one process (unset WORKERS or set it to 1)`,
+    );
+  }
   return {
     env: e.NODE_ENV,
     host: e.HOST,
@@ -107,5 +127,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionSecret: e.SESSION_SECRET,
     secureCookies: e.COOKIE_SECURE,
     apiRatePerSecond: e.API_RATE_PER_SEC,
+    workers: e.WORKERS ?? (e.DATABASE_URL ? os.availableParallelism() : 1),
+    jobLeaseMs: e.JOB_LEASE_MS,
+    redisPrefix: e.REDIS_PREFIX,
   };
 }

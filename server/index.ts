@@ -2,7 +2,11 @@
  * Entry point: read configuration, open the database (PostgreSQL or the embedded default),
  * apply migrations, seed the demo, start Next.js + Socket.IO + REST on one port, and shut down
  * cleanly on SIGTERM/SIGINT. Wiring only: everything else lives in createApplication.
+ *
+ * With WORKERS > 1 this process becomes a node:cluster primary (migrations and seeding run here,
+ * once, before forking; see cluster/primary.ts) and each worker runs the rest of this file.
  */
+import cluster from 'node:cluster';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -17,6 +21,9 @@ import { createSimulator, type Simulator } from './demo/simulator';
 import { createLogger, type Logger } from './logger';
 import { connectRedis } from './redis';
 import { createLocalLock, createRedisLock } from './jobs/lock';
+import { createPrimaryAssignedLeadership, createRedisLeadership, createSoleLeadership, type Leadership } from './jobs/leadership';
+import { READY, runPrimary } from './cluster/primary';
+import { holdStickyConnections } from './cluster/worker';
 
 // Next.js would report usage to a remote host; this server talks to nothing it was not configured for.
 process.env.NEXT_TELEMETRY_DISABLED ??= '1';
@@ -36,16 +43,22 @@ async function main() {
   }
   const logger: Logger = createLogger(config.logLevel);
   const started = Date.now();
+  if (config.workers > 1 && cluster.isPrimary) return primary(config, logger);
+  const worker = cluster.isWorker;
+  const held = worker ? holdStickyConnections() : undefined;
+  const nodeId = `${os.hostname()}:${process.pid}`;
 
   let db: Database | undefined;
   let redis: Redis | undefined;
   let app: Application | undefined;
   let simulator: Simulator | undefined;
+  let leadership: Leadership | undefined;
 
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
+    await leadership?.stop(); // hands the job lease over at once
     await simulator?.stop();
     await app?.close();
     await db?.close();
@@ -65,12 +78,8 @@ async function main() {
   try {
     db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
     if (config.redisUrl) redis = await connectRedis(config.redisUrl);
-    const migrations = await applyMigrations(db.pool);
-    logger.info({ database: db.describe, applied: migrations.applied }, 'database ready');
-    if (config.demo.seed) {
-      const seed = await seedDemo(db.prisma, { password: config.demo.password });
-      logger.info(seed, seed.seeded ? 'demo data seeded' : 'demo data present');
-    }
+    // Cluster workers start after the primary migrated and seeded.
+    if (!worker) await prepareDatabase(db, config, logger);
   } catch (err) {
     await db?.close().catch(() => undefined);
     redis?.disconnect();
@@ -101,6 +110,13 @@ async function main() {
       await handle(req, res);
     };
   }
+  // Who runs the snapshot, retention and simulator: a Redis lease across machines, the primary's
+  // choice among the workers of one machine, or this process alone.
+  leadership = redis
+    ? createRedisLeadership({ redis, key: `${config.redisPrefix}:leader`, nodeId, ttlMs: config.jobLeaseMs, logger })
+    : worker
+      ? createPrimaryAssignedLeadership(logger)
+      : createSoleLeadership();
   app = createApplication({
     db: db.prisma,
     logger,
@@ -109,19 +125,24 @@ async function main() {
     apiRatePerSecond: config.apiRatePerSecond,
     snapshotIntervalMs: config.snapshotIntervalMs,
     lateAfterMinutes: config.lateAfterMinutes,
-    periodLock: redis ? createRedisLock(redis, `${os.hostname()}:${process.pid}`) : createLocalLock(),
-    ...(redis ? { redis } : {}),
+    periodLock: redis ? createRedisLock(redis, nodeId, `${config.redisPrefix}:lock`) : createLocalLock(),
+    leadership,
+    nodeId,
+    clusterWorker: worker,
+    ...(redis ? { redis, redisStream: `${config.redisPrefix}:events` } : {}),
     ...(nextHandler ? { nextHandler } : {}),
   });
   try {
-    const port = await app.listen(config.port, config.host);
+    // A worker takes connections from the primary, which owns the port.
+    const port = held ? (held.release(app.io), config.port) : await app.listen(config.port, config.host);
     await nextReady.catch(async (err: unknown) => {
       await app?.close();
       await db?.close();
       const missing = /production build|BUILD_ID/i.test((err as Error).message);
       fail(missing ? 'no production build of the pages: run npm run build (npm start does it for you)' : `pages failed to start: ${(err as Error).message}`);
     });
-    logger.info({ port, ms: Date.now() - started, url: `http://localhost:${port}` }, 'Dispatch Desk is live');
+    if (worker) process.send?.(READY);
+    logger.info({ port, ms: Date.now() - started, url: `http://localhost:${port}`, ...(worker ? { worker: process.pid } : {}) }, 'Dispatch Desk is live');
   } catch (err) {
     await app.close().catch(() => undefined);
     await db.close().catch(() => undefined);
@@ -133,7 +154,7 @@ async function main() {
   }
 
   if (config.simulator.enabled) {
-    simulator = createSimulator({
+    const sim = createSimulator({
       db: db.prisma,
       deliveries: app.services.deliveries,
       logger,
@@ -141,8 +162,63 @@ async function main() {
       tickMs: config.simulator.tickMs,
       pace: config.simulator.pace,
     });
-    simulator.start();
-    logger.info(config.simulator, 'traffic simulator on');
+    simulator = sim;
+    // Once per cluster: the simulator follows the job ownership.
+    leadership.onChange((leads) => {
+      if (leads) {
+        sim.start();
+        logger.info(config.simulator, 'traffic simulator on');
+      } else void sim.stop();
+    });
+  }
+  leadership.start();
+}
+
+/** Migrations, then the demo seed: once per start, before any worker serves. */
+async function prepareDatabase(db: Database, config: Config, logger: Logger): Promise<void> {
+  const migrations = await applyMigrations(db.pool);
+  logger.info({ database: db.describe, applied: migrations.applied }, 'database ready');
+  if (config.demo.seed) {
+    const seed = await seedDemo(db.prisma, { password: config.demo.password });
+    logger.info(seed, seed.seeded ? 'demo data seeded' : 'demo data present');
+  }
+}
+
+/** WORKERS > 1: prepare the database once, then fork and supervise the workers. */
+async function primary(config: Config, logger: Logger): Promise<void> {
+  try {
+    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    try {
+      await prepareDatabase(db, config, logger);
+    } finally {
+      await db.close();
+    }
+    // Fail here, once, rather than in every worker.
+    if (config.redisUrl) (await connectRedis(config.redisUrl)).disconnect();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`bad configuration: ${err.message}`);
+    if (err instanceof MigrationError) fail(`database migration failed: ${err.message}`);
+    throw err;
+  }
+  let supervisor: Awaited<ReturnType<typeof runPrimary>>;
+  try {
+    supervisor = await runPrimary({ config, logger });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') fail(`bad configuration: PORT: port ${config.port} is already in use; set PORT to a free port`);
+    throw err;
+  }
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping the cluster');
+      void supervisor.stop().then(() => {
+        logger.info('cluster stopped');
+        process.exit(0);
+      });
+    });
   }
 }
 

@@ -95,8 +95,8 @@ export function Dashboard() {
       socket,
       store: store.getState().rowStore,
       centers: { ids, all: selection === 'all' },
-      fetchDelta: (centerId, since) =>
-        getJson<DeliverySyncResponse>(`/api/centers/${centerId}/deliveries${since ? `?since=${encodeURIComponent(since)}` : ''}`),
+      fetchDelta: (centerId, sinceTx) =>
+        getJson<DeliverySyncResponse>(`/api/centers/${centerId}/deliveries${sinceTx !== undefined ? `?sinceTx=${sinceTx}` : ''}`),
       onStatus: (status) => store.getState().setSync(status),
       schedule: (flush) => requestAnimationFrame(flush),
     });

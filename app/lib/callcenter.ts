@@ -35,8 +35,8 @@ export interface OrderDetail {
 }
 
 /**
- * Delivery rows follow the shared merge rule (modDate, then version). Order rows carry no
- * version: the one with the later (or equal, i.e. the same commit) modDate wins.
+ * Delivery and order rows follow the shared merge rule (protocol/merge.ts): the higher
+ * database-assigned version wins; no clock decides.
  */
 export function mergeDelivery(held: DeliveryRow | null, incoming: DeliveryRow | null): DeliveryRow | null {
   if (!incoming) return held;
@@ -46,17 +46,22 @@ export function mergeDelivery(held: DeliveryRow | null, incoming: DeliveryRow | 
 
 export function mergeOrder(held: OrderRow | null, incoming: OrderRow): OrderRow {
   if (!held || held.orderNo !== incoming.orderNo) return incoming;
-  return Date.parse(incoming.modDate) >= Date.parse(held.modDate) ? incoming : held;
+  return isNewer(incoming, held) ? incoming : held;
 }
+
+/** How far an order has come: its status only moves forward. */
+const ORDER_PROGRESS: Record<OrderStatus, number> = { placed: 0, in_delivery: 1, delivered: 2, cancelled: 2 };
 
 /**
  * The order's status as the screen shows it. The server changes the order in the same commit as
- * its delivery but only announces cancellations; a newer delivery row therefore tells the rest.
+ * its delivery but only announces cancellations; the delivery row therefore tells the rest. An
+ * order's status only moves forward, so the further of the two is the current one (no clock
+ * needed to tell which row is newer).
  */
 export function effectiveOrderStatus(order: OrderRow, delivery: DeliveryRow | null): OrderStatus {
   if (order.status === 'cancelled' || order.status === 'delivered') return order.status;
   const fromDelivery = delivery ? ORDER_STATUS_BY_DELIVERY[delivery.status] : undefined;
-  if (fromDelivery && delivery && Date.parse(delivery.modDate) >= Date.parse(order.modDate)) return fromDelivery;
+  if (fromDelivery && ORDER_PROGRESS[fromDelivery] > ORDER_PROGRESS[order.status]) return fromDelivery;
   return order.status;
 }
 

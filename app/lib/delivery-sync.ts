@@ -17,8 +17,9 @@ import { request } from './socket';
  *
  * Layers, each counted in `repaired`:
  * 1. recovery: Socket.IO connection state recovery replays what a short drop missed;
- * 2. resync:   a reconnect that did not recover asks, per center, for rows changed since the
- *              newest modDate held (its watermark);
+ * 2. resync:   a reconnect that did not recover asks, per center, for rows changed since its
+ *              watermark: the `asOf` of the last full load or resync answer (never a value taken
+ *              from live events or from any clock; see protocol/merge.ts);
  * 3. snapshot: the server's periodic digest; rows that differ are fetched;
  * 4. polling:  while the socket is down for more than `pollAfterMs`, the REST delta endpoint is
  *              polled every `pollEveryMs`, until the socket is back (then a resync).
@@ -45,8 +46,8 @@ export interface DeliverySyncOptions {
   store: RowStore;
   /** The center ids to follow and whether to use HQ's all-centers room. */
   centers: { ids: number[]; all: boolean };
-  /** REST delta for polling: GET /api/centers/:id/deliveries[?since=]. */
-  fetchDelta: (centerId: number, since: string | undefined) => Promise<DeliverySyncResponse>;
+  /** REST delta for polling: GET /api/centers/:id/deliveries[?sinceTx=]. */
+  fetchDelta: (centerId: number, sinceTx: number | undefined) => Promise<DeliverySyncResponse>;
   onStatus?: (status: SyncStatus) => void;
   /** Batches incoming events (the browser passes requestAnimationFrame); default: at once. */
   schedule?: (flush: () => void) => void;
@@ -67,9 +68,12 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
     repaired: { recovery: 0, resync: 0, snapshot: 0, polling: 0 },
     error: null,
   };
-  /** Centers whose full list has been loaded: only those resync from a watermark. */
-  const loaded = new Set<number>();
-  const allLoaded = () => opts.centers.ids.every((id) => loaded.has(id));
+  /**
+   * Per center whose full list has been loaded: the watermark a resync starts from, the `asOf` of
+   * the last answer applied. A center absent here gets its full list.
+   */
+  const watermarks = new Map<number, number>();
+  const allLoaded = () => opts.centers.ids.every((id) => watermarks.has(id));
   let connectSeen = socket.connected;
   let stopped = false;
   let pollStart: ReturnType<typeof setTimeout> | undefined;
@@ -142,12 +146,18 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
     else for (const centerId of opts.centers.ids) await ask('center:join', { centerId });
     let applied = 0;
     for (const centerId of opts.centers.ids) {
-      const since = loaded.has(centerId) ? store.watermark(centerId) : undefined;
-      const res = await ask('deliveries:sync', since ? { centerId, since } : { centerId });
-      applied += applyRows(res.rows, since ? layer : null);
-      loaded.add(centerId);
+      const sinceTx = watermarks.get(centerId);
+      const res = await ask('deliveries:sync', sinceTx !== undefined ? { centerId, sinceTx } : { centerId });
+      applied += applyRows(res.rows, sinceTx !== undefined ? layer : null);
+      advance(centerId, res.asOf);
     }
     return applied;
+  }
+
+  /** Move a center's watermark to an answer's `asOf` (never backwards: answers may overtake). */
+  function advance(centerId: number, asOf: number) {
+    const held = watermarks.get(centerId);
+    if (held === undefined || asOf > held) watermarks.set(centerId, asOf);
   }
 
   function stopPolling() {
@@ -160,10 +170,11 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
   async function pollOnce() {
     for (const centerId of opts.centers.ids) {
       if (socket.connected || stopped) return;
-      const res = await opts.fetchDelta(centerId, loaded.has(centerId) ? store.watermark(centerId) : undefined);
+      const sinceTx = watermarks.get(centerId);
+      const res = await opts.fetchDelta(centerId, sinceTx);
       if (socket.connected || stopped) return; // the socket's resync takes over
-      applyRows(res.rows, loaded.has(centerId) ? 'polling' : null);
-      loaded.add(centerId);
+      applyRows(res.rows, sinceTx !== undefined ? 'polling' : null);
+      advance(centerId, res.asOf);
     }
   }
 
@@ -216,7 +227,7 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
       emitStatus();
       return;
     }
-    const reconnect = loaded.size > 0;
+    const reconnect = watermarks.size > 0;
     emitStatus();
     syncNow(reconnect);
   }
@@ -247,6 +258,8 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
 
   return {
     status: () => ({ ...status, repaired: { ...status.repaired } }),
+    /** A center's watermark (the `asOf` a resync would start from), if loaded. */
+    watermark: (centerId: number) => watermarks.get(centerId),
     /** Bring everything up to date now (used after switching centers, and by tests). */
     resync: () => joinAndSync('resync'),
     stop() {

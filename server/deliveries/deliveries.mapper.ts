@@ -26,6 +26,7 @@ export function toDeliveryRow(d: DeliveryWithRider): DeliveryRow {
     cancelledAt: iso(d.cancelledAt),
     modDate: d.modDate.toISOString(),
     version: d.version,
+    txid: Number(d.txid),
   };
 }
 
@@ -44,6 +45,7 @@ export function toOrderRow(o: Order & { delivery: Pick<Delivery, 'deliverySeq'> 
     cancelledAt: iso(o.cancelledAt),
     createdAt: o.createdAt.toISOString(),
     modDate: o.modDate.toISOString(),
+    version: o.version,
     deliverySeq: o.delivery?.deliverySeq ?? null,
   };
 }

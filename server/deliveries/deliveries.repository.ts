@@ -33,12 +33,15 @@ export const deliveriesRepository = {
     });
   },
 
-  /** Rows of a center changed at or after `since`: one query on the (centerId, modDate) index. */
-  changedSince(tx: Tx, centerId: number, since: Date): Promise<DeliveryWithRider[]> {
+  /**
+   * Rows of a center written by transactions at or after `sinceTx` (a watermark read as
+   * pg_snapshot_xmin): one query on the (centerId, txid) index.
+   */
+  changedSince(tx: Tx, centerId: number, sinceTx: number): Promise<DeliveryWithRider[]> {
     return tx.delivery.findMany({
-      where: { centerId, modDate: { gte: since } },
+      where: { centerId, txid: { gte: BigInt(sinceTx) } },
       include: withRider,
-      orderBy: { modDate: 'asc' },
+      orderBy: { deliverySeq: 'asc' },
     });
   },
 
@@ -56,19 +59,14 @@ export const deliveriesRepository = {
   },
 
   /**
-   * Update only if the row is still at `expectedVersion` (optimistic concurrency); bumps version
-   * and modDate. Returns false when another change won the race.
+   * Update only if the row is still at `expectedVersion` (optimistic concurrency); the UPDATE
+   * itself bumps the version, and the database stamps txid and modDate (trigger). Returns false
+   * when another change won the race.
    */
-  async updateIfVersion(
-    tx: Tx,
-    deliverySeq: number,
-    expectedVersion: number,
-    data: Prisma.DeliveryUncheckedUpdateManyInput,
-    now: Date,
-  ): Promise<boolean> {
+  async updateIfVersion(tx: Tx, deliverySeq: number, expectedVersion: number, data: Prisma.DeliveryUncheckedUpdateManyInput): Promise<boolean> {
     const res = await tx.delivery.updateMany({
       where: { deliverySeq, version: expectedVersion },
-      data: { ...data, modDate: now, version: { increment: 1 } },
+      data: { ...data, version: { increment: 1 } },
     });
     return res.count === 1;
   },

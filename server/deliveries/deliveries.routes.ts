@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { centerIdSchema, idSchema, MAX_ID } from '../../protocol';
+import { centerIdSchema, deliverySyncRequestSchema, idSchema, MAX_ID } from '../../protocol';
 import type { SessionUser } from '../../protocol';
 import type { AuthService } from '../auth/auth.service';
 import { policy } from '../auth/policy';
@@ -32,11 +32,11 @@ export function registerDeliveryRoutes(router: Router, deps: { auth: AuthService
     const user = await requireUser(ctx, auth);
     const centerId = centerIdSchema.safeParse(ctx.params.centerId);
     if (!centerId.success) throw new AppError('bad_request', 'centerId must be a positive integer');
-    const since = z.string().datetime({ offset: true }).optional().safeParse(ctx.query.get('since') ?? undefined);
-    if (!since.success) throw new AppError('bad_request', 'since must be an ISO-8601 timestamp');
+    const sinceTx = deliverySyncRequestSchema.shape.sinceTx.safeParse(ctx.query.has('sinceTx') ? Number(ctx.query.get('sinceTx')) : undefined);
+    if (!sinceTx.success) throw new AppError('bad_request', 'sinceTx must be a watermark (the asOf of an earlier answer)');
     await centers.get(centerId.data);
     if (!policy.joinCenter(user, centerId.data)) throw new AppError('forbidden', 'You may not see this center');
-    return since.data ? deliveries.changedSince(centerId.data, since.data) : deliveries.listForCenter(centerId.data);
+    return sinceTx.data !== undefined ? deliveries.changedSince(centerId.data, sinceTx.data) : deliveries.listForCenter(centerId.data);
   });
 
   router.get('/api/deliveries/:seq', async (ctx) => {

@@ -8,8 +8,10 @@ import {
   OrderRow,
   RiderRow,
   SessionUser,
+  watermarkOf,
 } from '../../protocol';
 import { policy } from '../auth/policy';
+import { readConsistent } from '../db/consistent-read';
 import type { Db } from '../db/database';
 import { Prisma } from '../db/generated/client';
 import { AppError } from '../errors';
@@ -67,12 +69,6 @@ export interface CommandOptions {
   idempotencyKey?: string | undefined;
 }
 
-/**
- * Readers of a watermark get rows changed at or after (since - margin): a transaction that
- * committed late with an earlier modDate is still picked up, and the merge rule drops repeats.
- */
-export const RESYNC_MARGIN_MS = 5_000;
-
 type Transition = {
   status: DeliveryStatus;
   eventType: string;
@@ -99,7 +95,7 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     const active = await tx.delivery.count({ where: { riderId, status: { in: [...CARRIED_STATUSES] } } });
     const status = active > 0 ? 'busy' : 'idle';
     if (status === rider.status) return null;
-    const updated = await tx.rider.update({ where: { id: riderId }, data: { status, modDate: at, version: { increment: 1 } } });
+    const updated = await tx.rider.update({ where: { id: riderId }, data: { status, version: { increment: 1 } } });
     return toRiderRow(updated);
   }
 
@@ -138,7 +134,7 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
         }
         const t = await decide(currentRow, tx);
         const at = now();
-        const won = await repo.updateIfVersion(tx, deliverySeq, current.version, t.data, at);
+        const won = await repo.updateIfVersion(tx, deliverySeq, current.version, t.data);
         if (!won) {
           // A concurrent retry of this very command may have won: answer as it did.
           const raced = await replayOf(tx);
@@ -161,7 +157,7 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
         if (orderStatus) {
           const o = await tx.order.update({
             where: { id: current.orderId },
-            data: { status: orderStatus, modDate: at, ...(orderStatus === 'cancelled' ? { cancelledAt: at, cancelReason: t.note ?? null } : {}) },
+            data: { status: orderStatus, version: { increment: 1 }, ...(orderStatus === 'cancelled' ? { cancelledAt: at, cancelReason: t.note ?? null } : {}) },
             include: { delivery: { select: { deliverySeq: true } } },
           });
           if (orderStatus === 'cancelled') order = toOrderRow(o);
@@ -200,18 +196,23 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
   const mayDispatch = (u: SessionUser, cur: DeliveryRow) => policy.dispatch(u, cur.centerId);
 
   return {
-    /** Today's list for a center (active + finished within the window). */
-    async listForCenter(centerId: number): Promise<DeliverySyncResponse> {
-      const serverTime = now();
-      const rows = await repo.listForCenter(db, centerId, new Date(serverTime.getTime() - windowMs));
-      return { centerId, rows: rows.map(toDeliveryRow), serverTime: serverTime.toISOString() };
+    /**
+     * Today's list for a center (active + finished within the window), with the watermark it
+     * brings a client to. The window is measured on the database clock.
+     */
+    listForCenter(centerId: number): Promise<DeliverySyncResponse> {
+      return readConsistent(db, async (tx, asOf, dbNow) => {
+        const rows = await repo.listForCenter(tx, centerId, new Date(dbNow.getTime() - windowMs));
+        return { centerId, rows: rows.map(toDeliveryRow), asOf: watermarkOf(asOf) };
+      });
     },
 
-    /** Rows changed since a client's watermark (cancellations included). */
-    async changedSince(centerId: number, since: string): Promise<DeliverySyncResponse> {
-      const serverTime = now();
-      const rows = await repo.changedSince(db, centerId, new Date(Date.parse(since) - RESYNC_MARGIN_MS));
-      return { centerId, rows: rows.map(toDeliveryRow), serverTime: serverTime.toISOString() };
+    /** Rows changed by transactions at or after a client's watermark (cancellations included). */
+    changedSince(centerId: number, sinceTx: number): Promise<DeliverySyncResponse> {
+      return readConsistent(db, async (tx, asOf) => {
+        const rows = await repo.changedSince(tx, centerId, sinceTx);
+        return { centerId, rows: rows.map(toDeliveryRow), asOf: watermarkOf(asOf) };
+      });
     },
 
     /** A rider's deliveries: active ones plus those finished within the window. */
@@ -256,7 +257,6 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
             items: input.items,
             totalWon: input.totalWon,
             createdAt: at,
-            modDate: at,
           },
         });
         const d = await repo.create(tx, {
@@ -269,7 +269,6 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
           lat: input.lat,
           lng: input.lng,
           createdAt: at,
-          modDate: at,
         });
         await repo.addEvent(tx, { deliverySeq: d.deliverySeq, type: 'created', status: 'waiting', actorUserId: actor.user?.id ?? null, actorLabel: actor.label, at });
         return toDeliveryRow(d);

@@ -7,9 +7,16 @@ import { AppError } from '../errors';
  * With Redis every process counts against the same budget, so a key gets its rate once across
  * the cluster, not once per process.
  */
-export function createRateLimit(name: string, points: number, durationSec: number, redis?: Redis) {
+export function createRateLimit(name: string, points: number, durationSec: number, redis?: Redis, redisPrefix = 'dd:rl') {
   const limiter: RateLimiterAbstract = redis
-    ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `dd:rl:${name}`, points, duration: durationSec })
+    ? new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: `${redisPrefix}:${name}`,
+        points,
+        duration: durationSec,
+        // While Redis is down or refusing writes, count in this process instead of refusing service.
+        insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points, duration: durationSec }),
+      })
     : new RateLimiterMemory({ keyPrefix: name, points, duration: durationSec });
   return async (key: string): Promise<void> => {
     try {

@@ -8,6 +8,8 @@ export interface PeriodicJobOptions {
   logger: Logger;
   run: (period: number) => Promise<unknown>;
   now?: () => number;
+  /** Only the cluster's job owner runs (see leadership.ts); default: this process always may. */
+  leader?: () => boolean;
 }
 
 /**
@@ -21,6 +23,7 @@ export function createPeriodicJob(opts: PeriodicJobOptions) {
   let running: Promise<void> | undefined;
 
   async function tick(): Promise<boolean> {
+    if (opts.leader && !opts.leader()) return false;
     const period = Math.floor(now() / opts.intervalMs);
     if (!(await opts.lock.claim(opts.name, period, opts.intervalMs * 2))) return false;
     await opts.run(period);

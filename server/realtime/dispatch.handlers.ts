@@ -75,9 +75,9 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
       return { centerId: req.centerId };
     }),
 
-    'deliveries:sync': cmd('deliveries:sync', deliverySyncRequestSchema, async (socket, { centerId, since }) => {
+    'deliveries:sync': cmd('deliveries:sync', deliverySyncRequestSchema, async (socket, { centerId, sinceTx }) => {
       requireCenter(policy.joinCenter(userOf(socket), centerId));
-      return since ? deliveries.changedSince(centerId, since) : deliveries.listForCenter(centerId);
+      return sinceTx !== undefined ? deliveries.changedSince(centerId, sinceTx) : deliveries.listForCenter(centerId);
     }),
 
     'deliveries:mine': cmd('deliveries:mine', z.unknown(), async (socket) => {

@@ -1,4 +1,5 @@
 import { ACTIVE_STATUSES, rooms, statusCode, type DeliverySnapshot, type SnapshotEntry } from '../../protocol';
+import { readConsistent } from '../db/consistent-read';
 import type { Db } from '../db/database';
 import type { Logger } from '../logger';
 import type { DispatchNamespace } from '../realtime/types';
@@ -12,6 +13,8 @@ export interface SnapshotJobOptions {
   logger: Logger;
   intervalMs: number;
   now?: () => number;
+  /** Only the cluster's job owner broadcasts (see jobs/leadership.ts). */
+  leader?: () => boolean;
   onRun?: (stats: SnapshotRunStats) => void;
 }
 
@@ -24,43 +27,45 @@ export interface SnapshotRunStats {
 }
 
 /**
- * Read one center's digest (active deliveries plus everything changed in the last two periods)
- * with one query, and split off the part of each rider who signs in: riders are in no center
- * room, so they get their own deliveries' digest in their private room.
+ * Read one center's digest (active deliveries plus everything changed in the last two periods,
+ * measured on the database clock) in one database snapshot, and split off the part of each rider
+ * who signs in: riders are in no center room, so they get their own deliveries' digest in their
+ * private room. The digest carries the snapshot it was read in (see protocol/merge.ts).
  */
 export async function readSnapshots(
   db: Db,
   centerId: number,
-  asOf: number,
   intervalMs: number,
 ): Promise<{ center: DeliverySnapshot; riders: { userId: number; snapshot: DeliverySnapshot }[] }> {
-  const since = asOf - 2 * intervalMs;
-  const rows = await db.delivery.findMany({
-    where: { centerId, OR: [{ status: { in: [...ACTIVE_STATUSES] } }, { modDate: { gte: new Date(since) } }] },
-    select: { deliverySeq: true, modDate: true, version: true, status: true, riderId: true },
-    orderBy: { deliverySeq: 'asc' },
+  return readConsistent(db, async (tx, asOf, dbNow) => {
+    const since = dbNow.getTime() - 2 * intervalMs;
+    const rows = await tx.delivery.findMany({
+      where: { centerId, OR: [{ status: { in: [...ACTIVE_STATUSES] } }, { modDate: { gte: new Date(since) } }] },
+      select: { deliverySeq: true, version: true, status: true, riderId: true },
+      orderBy: { deliverySeq: 'asc' },
+    });
+    const entry = (r: (typeof rows)[number]): SnapshotEntry => [r.deliverySeq, r.version, statusCode(r.status)];
+    const riders = await tx.rider.findMany({ where: { centerId, userId: { not: null } }, select: { id: true, userId: true } });
+    const byRider = new Map<number, SnapshotEntry[]>();
+    for (const r of rows) {
+      if (r.riderId === null) continue;
+      const list = byRider.get(r.riderId) ?? [];
+      list.push(entry(r));
+      byRider.set(r.riderId, list);
+    }
+    return {
+      center: { centerId, asOf, since, rows: rows.map(entry) },
+      riders: riders.map((r) => ({
+        userId: r.userId!,
+        snapshot: { centerId, asOf, since, riderId: r.id, rows: byRider.get(r.id) ?? [] },
+      })),
+    };
   });
-  const entry = (r: (typeof rows)[number]): SnapshotEntry => [r.deliverySeq, r.modDate.getTime(), r.version, statusCode(r.status)];
-  const riders = await db.rider.findMany({ where: { centerId, userId: { not: null } }, select: { id: true, userId: true } });
-  const byRider = new Map<number, SnapshotEntry[]>();
-  for (const r of rows) {
-    if (r.riderId === null) continue;
-    const list = byRider.get(r.riderId) ?? [];
-    list.push(entry(r));
-    byRider.set(r.riderId, list);
-  }
-  return {
-    center: { centerId, asOf, since, rows: rows.map(entry) },
-    riders: riders.map((r) => ({
-      userId: r.userId!,
-      snapshot: { centerId, asOf, since, riderId: r.id, rows: byRider.get(r.id) ?? [] },
-    })),
-  };
 }
 
 /** One center's digest (see readSnapshots). */
-export async function readSnapshot(db: Db, centerId: number, asOf: number, intervalMs: number): Promise<DeliverySnapshot> {
-  return (await readSnapshots(db, centerId, asOf, intervalMs)).center;
+export async function readSnapshot(db: Db, centerId: number, intervalMs: number): Promise<DeliverySnapshot> {
+  return (await readSnapshots(db, centerId, intervalMs)).center;
 }
 
 /**
@@ -79,7 +84,7 @@ export function createSnapshotJob(opts: SnapshotJobOptions) {
     let rows = 0;
     let bytes = 0;
     for (const { id } of centers) {
-      const { center: snap, riders } = await readSnapshots(opts.db, id, now(), opts.intervalMs);
+      const { center: snap, riders } = await readSnapshots(opts.db, id, opts.intervalMs);
       rows += snap.rows.length;
       bytes += Buffer.byteLength(JSON.stringify(snap));
       opts.dispatch.to([rooms.center(id), rooms.allCenters()]).emit('deliveries:snapshot', snap); // room + broadcast
@@ -91,7 +96,15 @@ export function createSnapshotJob(opts: SnapshotJobOptions) {
     return stats;
   }
 
-  const job = createPeriodicJob({ name: 'snapshot', intervalMs: opts.intervalMs, lock: opts.lock, logger: opts.logger, run: broadcast, now });
+  const job = createPeriodicJob({
+    name: 'snapshot',
+    intervalMs: opts.intervalMs,
+    lock: opts.lock,
+    logger: opts.logger,
+    run: broadcast,
+    now,
+    ...(opts.leader ? { leader: opts.leader } : {}),
+  });
 
   return {
     /** Run now, outside the schedule and its lock (operators and tests). */

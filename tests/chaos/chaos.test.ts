@@ -191,8 +191,8 @@ describe('chaos: no event is lost for good', () => {
           socket,
           store,
           centers: { ids, all },
-          fetchDelta: async (centerId, since) => {
-            const url = `http://127.0.0.1:${port}/api/centers/${centerId}/deliveries${since ? `?since=${encodeURIComponent(since)}` : ''}`;
+          fetchDelta: async (centerId, sinceTx) => {
+            const url = `http://127.0.0.1:${port}/api/centers/${centerId}/deliveries${sinceTx !== undefined ? `?sinceTx=${sinceTx}` : ''}`;
             const res = await fetch(url, { headers: { authorization: `Bearer ${hqToken}` } });
             if (!res.ok) throw new Error(`poll ${res.status}`);
             return (await res.json()) as DeliverySyncResponse;

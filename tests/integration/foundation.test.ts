@@ -46,7 +46,7 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
     expect(await bad.json()).toEqual({ error: { code: 'bad_request', message: 'centerId must be a positive integer' } });
     const missing = await fetch(`${t.url}/api/centers/999/deliveries`, auth());
     expect(missing.status).toBe(404);
-    const badSince = await fetch(`${t.url}/api/centers/1/deliveries?since=yesterday`, auth());
+    const badSince = await fetch(`${t.url}/api/centers/1/deliveries?sinceTx=yesterday`, auth());
     expect(badSince.status).toBe(400);
   });
 
@@ -60,6 +60,7 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
     expect(waiting).toEqual(created);
     const rider = await t.db.prisma.rider.findFirstOrThrow({ where: { centerId } });
 
+    const before = data(await ask<DeliverySyncResponse>(s, 'deliveries:sync', { centerId }));
     const got = nextEvent<DeliveryRow>(s, 'delivery:assigned', (r) => r.deliverySeq === waiting!.deliverySeq);
     const committed = await t.app.services.deliveries.assign(waiting!.deliverySeq, rider.id, { label: 'test' });
     const row = await got;
@@ -75,7 +76,8 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
     expect(events.at(-1)?.type).toBe('assigned');
 
     // A delta from the old watermark returns the change (the resync path).
-    const delta = data(await ask<DeliverySyncResponse>(s, 'deliveries:sync', { centerId, since: waiting!.modDate }));
+    const delta = data(await ask<DeliverySyncResponse>(s, 'deliveries:sync', { centerId, sinceTx: before.asOf }));
+    expect(delta.asOf).toBeGreaterThan(before.asOf);
     expect(delta.rows.find((r) => r.deliverySeq === row.deliverySeq)?.version).toBe(row.version);
   });
 

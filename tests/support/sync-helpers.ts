@@ -54,10 +54,10 @@ export function startSyncClient(
     socket,
     store,
     centers: { ids: [centerId], all: false },
-    fetchDelta: async (c, since) => {
+    fetchDelta: async (c, sinceTx) => {
       calls += 1;
       const url = new URL(`${t.url}/api/centers/${c}/deliveries`);
-      if (since) url.searchParams.set('since', since);
+      if (sinceTx !== undefined) url.searchParams.set('sinceTx', String(sinceTx));
       const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
       if (!res.ok) throw new Error(`GET ${url.pathname}${url.search}: ${res.status}`);
       return (await res.json()) as DeliverySyncResponse;

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../server/config';
 
@@ -40,5 +41,20 @@ describe('configuration', () => {
 
   it('treats empty variables as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', PORT: '' }).port).toBe(3000);
+  });
+
+  it('runs one worker with the embedded database and one per core with PostgreSQL', () => {
+    expect(loadConfig({}).workers).toBe(1);
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/dd' }).workers).toBe(os.availableParallelism());
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/dd', WORKERS: '3' }).workers).toBe(3);
+    expect(loadConfig({ WORKERS: '1' }).workers).toBe(1);
+  });
+
+  it('refuses several workers on the embedded database, and workers that are not a count', () => {
+    const e = configError({ WORKERS: '2' });
+    expect(e.variable).toBe('WORKERS');
+    expect(e.message).toMatch(/need a PostgreSQL DATABASE_URL/);
+    expect(configError({ WORKERS: '0', DATABASE_URL: 'postgresql://u@db:5432/dd' }).variable).toBe('WORKERS');
+    expect(configError({ WORKERS: 'many' }).variable).toBe('WORKERS');
   });
 });

@@ -1,0 +1,116 @@
+import cluster, { type Worker } from 'node:cluster';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setupPrimary as setupClusterAdapterPrimary } from '@socket.io/cluster-adapter';
+import { setupMaster as setupStickyPrimary } from '@socket.io/sticky';
+import type { Config } from '../config';
+import type { LeaderMessage } from '../jobs/leadership';
+import type { Logger } from '../logger';
+
+/** A worker tells the primary it serves (sticky routing and job ownership follow). */
+export interface ReadyMessage {
+  type: 'dd:ready';
+}
+export const READY: ReadyMessage = { type: 'dd:ready' };
+const isReady = (m: unknown) => typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'dd:ready';
+
+export interface PrimaryOptions {
+  config: Config;
+  logger: Logger;
+  /** How long workers get to stop on SIGTERM before they are killed. */
+  stopTimeoutMs?: number;
+}
+
+/** Restart delay after the n-th unexpected exit within a minute: 0.5 s, 1 s, 2 s ... up to 30 s. */
+export const restartDelayMs = (recentExits: number): number => Math.min(30_000, 500 * 2 ** Math.max(0, recentExits - 1));
+
+/**
+ * The node:cluster primary: owns the port and routes each connection to a worker (Socket.IO's
+ * sticky module: a Socket.IO session always reaches the worker that holds it, so HTTP
+ * long-polling works), relays the cluster adapter's messages between workers when there is no
+ * Redis, restarts a worker that dies (with backoff), tells one worker to run the jobs when there
+ * is no Redis lease, and stops everything on SIGTERM/SIGINT. Runs no application code itself.
+ */
+export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Promise<void> }> {
+  const { config, logger } = opts;
+  const httpServer = createServer();
+  setupStickyPrimary(httpServer, { loadBalancingMethod: 'least-connection' });
+  if (!config.redisUrl) setupClusterAdapterPrimary();
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+
+  let stopping = false;
+  const ready = new Set<number>();
+  const exits: number[] = [];
+  /** Without Redis the primary picks the job owner: the oldest ready worker. */
+  let owner: number | undefined;
+  const assignJobs = () => {
+    if (config.redisUrl || stopping) return;
+    if (owner !== undefined && cluster.workers?.[owner]) return;
+    owner = [...ready].sort((a, b) => a - b)[0];
+    if (owner === undefined) return;
+    const msg: LeaderMessage = { type: 'dd:leader', leader: true };
+    cluster.workers?.[owner]?.send(msg);
+    logger.info({ worker: cluster.workers?.[owner]?.process.pid }, 'cluster jobs assigned to worker');
+  };
+
+  const fork = () => {
+    const started = Date.now();
+    const w = cluster.fork();
+    w.on('message', (m: unknown) => {
+      if (!isReady(m)) return;
+      ready.add(w.id);
+      logger.info({ worker: w.process.pid, ms: Date.now() - started }, 'worker ready');
+      assignJobs();
+    });
+    return w;
+  };
+
+  cluster.on('exit', (w: Worker, code: number | null, signal: string | null) => {
+    ready.delete(w.id);
+    if (owner === w.id) owner = undefined;
+    if (stopping) return;
+    const now = Date.now();
+    exits.push(now);
+    while (exits.length && exits[0]! < now - 60_000) exits.shift();
+    const delay = restartDelayMs(exits.length);
+    logger.error({ worker: w.process.pid, code, signal, restartInMs: delay }, 'worker died; restarting it');
+    assignJobs();
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, delay).unref();
+  });
+
+  for (let i = 0; i < config.workers; i++) fork();
+  const port = (httpServer.address() as AddressInfo).port;
+  logger.info({ port, workers: config.workers, adapter: config.redisUrl ? 'redis-streams' : 'cluster' }, 'cluster primary listening');
+
+  return {
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+      await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              if (w.isDead()) return resolve();
+              const kill = setTimeout(() => w.process.kill('SIGKILL'), opts.stopTimeoutMs ?? 12_000);
+              w.once('exit', () => {
+                clearTimeout(kill);
+                resolve();
+              });
+              w.process.kill('SIGTERM');
+            }),
+        ),
+      );
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,20 @@
+import { parseDbSnapshot, type DbSnapshot } from '../../protocol';
+import type { Db } from './database';
+import { Prisma } from './generated/client';
+
+/**
+ * Run reads in one REPEATABLE READ transaction and tell which database snapshot they saw, with
+ * the database's own time. The first statement takes the snapshot, so `asOf` and every read in
+ * `fn` see exactly the same committed changes: `asOf.xmin` is then a safe resync watermark
+ * (see protocol/merge.ts).
+ */
+export function readConsistent<T>(db: Db, fn: (tx: Prisma.TransactionClient, asOf: DbSnapshot, dbNow: Date) => Promise<T>): Promise<T> {
+  return db.$transaction(
+    async (tx) => {
+      const [row] = await tx.$queryRaw<{ snap: string; now: Date }[]>`SELECT pg_current_snapshot()::text AS snap, now() AS now`;
+      if (!row) throw new Error('the database returned no snapshot');
+      return fn(tx, parseDbSnapshot(row.snap), row.now);
+    },
+    { isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead },
+  );
+}
