@@ -23,7 +23,7 @@ export type LoadgenRequest =
   | { type: 'acks'; durationMs: number; perSecond: number; avoidUrl?: string }
   | { type: 'fanout-start' }
   | { type: 'fanout-stop' }
-  | { type: 'storm-watch'; deadUrl: string; since: string }
+  | { type: 'storm-watch'; deadUrl: string | null; sinceTx: number }
   | { type: 'storm-result' }
   | { type: 'status' }
   | { type: 'close' };
@@ -57,7 +57,7 @@ interface Client {
 const clients: Client[] = [];
 let urls: string[] = [];
 let fanout: { on: boolean; lat: number[]; received: number } = { on: false, lat: [], received: 0 };
-let storm: { deadUrl: string; since: string; t0: number; dropped: number; back: number; lastBackMs: number | null; errors: string[] } | undefined;
+let storm: { deadUrl: string | null; sinceTx: number; t0: number; dropped: number; back: number; lastBackMs: number | null; errors: string[] } | undefined;
 let nextId = 1;
 let closing = false;
 
@@ -127,7 +127,7 @@ function connect(c: Client, resync: boolean): Promise<void> {
         .then(async (res: { error?: { code: string } }) => {
           if (res.error) throw new Error(`join: ${res.error.code}`);
           if (resync && c.kind === 'product' && storm) {
-            const r = (await s.timeout(30_000).emitWithAck('deliveries:sync', { centerId: c.centerId, since: storm.since })) as { error?: { code: string } };
+            const r = (await s.timeout(30_000).emitWithAck('deliveries:sync', { centerId: c.centerId, sinceTx: storm.sinceTx })) as { error?: { code: string } };
             if (r.error) throw new Error(`deliveries:sync: ${r.error.code}`);
           }
           done();
@@ -144,12 +144,13 @@ function lost(c: Client): void {
   c.open = false;
   for (const p of c.pending.values()) p(false, 'connection lost');
   c.pending.clear();
-  if (!storm || c.url !== storm.deadUrl) return;
+  // A storm client: on the killed server (N processes), or any client that dropped (cluster: one URL).
+  if (!storm || (storm.deadUrl !== null && c.url !== storm.deadUrl)) return;
   storm.dropped += 1;
   const st = storm;
   const retry = (attempt: number) => {
     c.urlIndex = (c.urlIndex + 1) % urls.length;
-    if (urls[c.urlIndex] === st.deadUrl) c.urlIndex = (c.urlIndex + 1) % urls.length;
+    if (urls[c.urlIndex] === st.deadUrl && urls.length > 1) c.urlIndex = (c.urlIndex + 1) % urls.length;
     c.url = urls[c.urlIndex]!;
     // Socket.IO's own reconnection waits 1-5 s with jitter; a storm client waits 0-1 s, then backs off.
     setTimeout(
@@ -278,7 +279,7 @@ process.on('message', (raw: LoadgenRequest) => {
         return out;
       }
       case 'storm-watch':
-        storm = { deadUrl: raw.deadUrl, since: raw.since, t0: now(), dropped: 0, back: 0, lastBackMs: null, errors: [] };
+        storm = { deadUrl: raw.deadUrl, sinceTx: raw.sinceTx, t0: now(), dropped: 0, back: 0, lastBackMs: null, errors: [] };
         return undefined;
       case 'storm-result':
         return { type: 'storm', dropped: storm?.dropped ?? 0, back: storm?.back ?? 0, lastBackMs: storm?.lastBackMs ?? null, errors: storm?.errors ?? [] };

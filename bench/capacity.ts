@@ -62,8 +62,14 @@ interface Target {
   publish(urlIndex: number, roomIndex: number, title: string): Promise<boolean>;
   /** Event-loop delay since the previous call, worst over the processes that answered. */
   lag(): Promise<{ p99: number; max: number } | null>;
-  /** Kill the process behind urls[0] (reconnect storm). */
+  /** Kill the process behind urls[0], or one worker in cluster mode (reconnect storm). */
   killFirst?(): Promise<void>;
+  /** Processes that share the clients (the storm kills one of them). */
+  processes: number;
+  /** Cluster mode: every client is on the one URL; a dropped client comes back on it. */
+  oneUrl: boolean;
+  /** A resync watermark for the storm's `deliveries:sync` (product). */
+  watermark?(): Promise<number>;
   stop(): Promise<void>;
   describe: string;
 }
@@ -124,6 +130,8 @@ async function startBaseline(kind: 'socketio' | 'ws', cpu: number | null, cleanu
     rooms,
     centerIds: [1, 2, 3],
     tokens: [],
+    processes: 1,
+    oneUrl: true,
     describe: kind === 'socketio' ? 'Socket.IO 4.8, websocket only, no auth, /dispatch, join + ping acks' : 'ws, rooms as Sets, JSON frames',
     pids: () => (child.pid ? [child.pid] : []),
     async publish(_u, roomIndex, title) {
@@ -212,8 +220,8 @@ async function startProduct(o: ProductOptions): Promise<Target> {
   const secret = randomBytes(32).toString('base64url');
   const env: Record<string, string> = { SERVE_PAGES: 'off', SNAPSHOT_INTERVAL_MS: '3600000' };
   const multi = o.workers > 1;
-  if (multi) env.REDIS_URL = await startRedis(o.redisPort, o.cleanup);
-  if (multi && o.mode === 'cluster') env.WORKERS = String(o.workers);
+  if (multi && o.mode === 'processes') env.REDIS_URL = await startRedis(o.redisPort, o.cleanup);
+  env.WORKERS = o.mode === 'cluster' ? String(o.workers) : '1';
   const databaseName = `dd_bench_cap_${process.pid}`;
   const first = await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, databaseName, raiseOpenFiles: true });
   const servers = [first];
@@ -238,7 +246,13 @@ async function startProduct(o: ProductOptions): Promise<Target> {
     rooms: centerIds.map((id) => `center:${id}`),
     centerIds,
     tokens,
-    describe: `SERVE_PAGES=off${multi ? `, Redis Streams adapter on a private redis-server, ${o.mode === 'cluster' ? `WORKERS=${o.workers}` : `${o.workers} server processes on one database`}` : ''}`,
+    describe: `SERVE_PAGES=off${!multi ? ', WORKERS=1' : o.mode === 'cluster' ? `, WORKERS=${o.workers} (node:cluster, sticky primary, cluster adapter, no Redis)` : `, ${o.workers} server processes on one database, Redis Streams adapter on a private redis-server`}`,
+    processes: o.workers,
+    oneUrl: o.mode === 'cluster' || !multi,
+    async watermark() {
+      const r = await sql(dbUrl, 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x');
+      return Number((r.rows[0] as { x: string }).x);
+    },
     pids: () => servers.flatMap((s, i) => (killed.has(i) ? [] : processTree(s.pid))),
     async publish(urlIndex, roomIndex, title) {
       const live = servers.filter((_, i) => !killed.has(i));
@@ -268,6 +282,12 @@ async function startProduct(o: ProductOptions): Promise<Target> {
     },
     async killFirst() {
       const s = servers[0]!;
+      if (o.mode === 'cluster' && multi) {
+        // One worker (the primary forks a replacement after its back-off; clients return to the port).
+        const worker = processTree(s.pid)[1];
+        if (worker !== undefined) process.kill(worker, 'SIGKILL');
+        return;
+      }
       killed.add(0);
       for (const pid of processTree(s.pid).reverse()) {
         try {
@@ -401,7 +421,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
   for (let i = 0; i < gensNeeded; i++) gens.push(await Loadgen.start(loadCpu, cleanup));
   const rss = () => sumOf(target.pids().map((pid) => readRssMb(pid) ?? 0));
   const cpuMs = () => sumOf(target.pids().map((pid) => readCpuMs(pid) ?? 0));
-  await sleep(500);
+  await sleep(2000); // start-up garbage settles before the idle reading
   const rssIdleMb = rss();
   const steps: StepResult[] = [];
   const fanouts: FanoutResult[] = [];
@@ -523,12 +543,12 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
   }
 
   // Reconnect storm: kill the first process; its clients go to the survivors, re-join and resync.
-  if (target.killFirst && target.urls.length > 1 && held > 0 && performance.now() < ctx.deadline - 40_000) {
-    const dead = target.urls[0]!;
-    const since = new Date(Date.now() - 60_000).toISOString();
-    for (const g of gens) g.tell({ type: 'storm-watch', deadUrl: dead, since });
+  if (target.killFirst && target.processes > 1 && held > 0 && performance.now() < ctx.deadline - 40_000) {
+    const dead = target.oneUrl ? null : target.urls[0]!;
+    const sinceTx = (await target.watermark?.()) ?? 0;
+    for (const g of gens) g.tell({ type: 'storm-watch', deadUrl: dead, sinceTx });
     await sleep(50);
-    const killedHeld = Math.round(held / target.urls.length);
+    const killedHeld = Math.round(held / target.processes);
     await target.killFirst();
     const t0 = performance.now();
     const lat: number[] = [];
@@ -536,7 +556,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     const stormErrors: string[] = [];
     let result = { dropped: 0, back: 0, lastBackMs: null as number | null };
     while (performance.now() - t0 < p.stormTimeoutMs) {
-      const a = await acksAll(gens, 1000, p.acksPerSec, dead);
+      const a = await acksAll(gens, 1000, p.acksPerSec, dead ?? undefined);
       lat.push(...a.lat);
       ackFailed += a.failed;
       stormErrors.push(...a.errors.slice(0, 2));
@@ -584,7 +604,7 @@ export const capacity: Benchmark = {
     { name: 'step', description: 'connections added per ramp step', defaultText: '1000' },
     { name: 'hold', description: 'seconds each step is held while acks are measured', defaultText: '4' },
     { name: 'workers', description: 'product processes of the N-process target (1: skip it)', defaultText: '2' },
-    { name: 'mode', description: 'processes (N servers, one DB, Redis) or cluster (one server, WORKERS=N)', defaultText: 'processes' },
+    { name: 'mode', description: 'cluster (one server, WORKERS=N) or processes (N servers, one database, a private Redis)', defaultText: 'cluster' },
     { name: 'targets', description: 'comma-separated subset of product-1,product-n,socketio,ws', defaultText: 'all' },
     { name: 'rates', description: 'offered fan-out rates, deliveries per second', defaultText: '5000,10000,20000' },
     { name: 'fanout-seconds', description: 'seconds of publishing per fan-out rate', defaultText: '4' },
@@ -612,7 +632,7 @@ export const capacity: Benchmark = {
     };
     if (p.perLoadgen > 18_000) throw new UsageError('--per-loadgen must be at most 18000 (open-file cap 20,000 per process)');
     const workers = intOption(a, 'workers', 2, 1);
-    const mode = a.options.get('mode') ?? 'processes';
+    const mode = a.options.get('mode') ?? 'cluster';
     if (mode !== 'processes' && mode !== 'cluster') throw new UsageError('--mode must be processes or cluster');
     const usersPerCenter = intOption(a, 'users', 10, 1);
     const redisPort = intOption(a, 'redis-port', 4601, 1);
