@@ -180,7 +180,7 @@ class Clients {
     }
   }
 
-  async close(): Promise<void> {
+  close(): void {
     this.closing = true;
     for (const s of this.sockets) s.disconnect();
     this.sockets.length = 0;
@@ -330,7 +330,7 @@ async function scenario(ctx: BenchContext, server: ServerHandle, token: string, 
       disconnects: [...clients.unexpectedDisconnects],
     };
   } finally {
-    await clients.close();
+    clients.close();
     await sleep(Math.min(2000, 300 + p.clients)); // let the server process the disconnects
   }
 }

@@ -86,7 +86,7 @@ test.describe('center chat', () => {
       await expect(page.getByTestId('chat-panel')).toHaveAttribute('data-joined', 'true');
       await expect(messageWith(page, text)).toHaveCount(1);
       await expect(messageWith(page, reply)).toHaveCount(1);
-      const ids = (await page.getByTestId('chat-message').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-id'))))) as number[];
+      const ids = await page.getByTestId('chat-message').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-id'))));
       expect(ids).toEqual([...ids].sort((x, y) => x - y));
     } finally {
       dispatcher.close();
@@ -197,7 +197,7 @@ test.describe('center chat', () => {
     const yAfter = (await anchor.boundingBox())!.y;
     expect(Math.abs(yAfter - yBefore)).toBeLessThan(4);
     // The list stays in order, each message once.
-    const ids = (await all.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-id'))))) as number[];
+    const ids = await all.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-id'))));
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toEqual([...ids].sort((x, y) => x - y));
   });

@@ -168,7 +168,7 @@ test.describe('rider screen', () => {
     await card.getByTestId(`action-deliver-${seq}`).tap();
     await expect(page.getByTestId('queued-count')).toHaveAttribute('data-count', '2');
     await expect(page.getByTestId('rider-connection')).toContainText('2 actions queued');
-    const stored = await page.evaluate(() => Object.entries(localStorage).find(([k]) => k.startsWith('dd.rider.actions.'))?.[1] ?? '[]');
+    const stored = await page.evaluate(() => Object.entries<string>(localStorage).find(([k]) => k.startsWith('dd.rider.actions.'))?.[1] ?? '[]');
     expect((JSON.parse(stored) as { kind: string }[]).map((a) => a.kind)).toEqual(['pick_up', 'deliver']);
     // Nothing reached the server.
     expect((await deliveryWithTimeline(request, hqToken, seq)).delivery.status).toBe('assigned');

@@ -95,7 +95,8 @@ export const SERVER_EVENT_CATALOGUE = {
 } as const satisfies Record<NamespaceName, Record<string, z.ZodType>>;
 
 type DeliveryEvents = { [E in DeliveryEventName]: (row: DeliveryRow) => void };
-interface Hello {
+/** What every namespace sends: the greeting after the handshake, and notices. */
+export interface Hello {
   hello: (info: { protocolVersion: number; serverTime: string; user: SessionUser }) => void;
   'notice:posted': (notice: Notice) => void;
 }

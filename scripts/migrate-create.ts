@@ -43,9 +43,9 @@ const NAME_RE = /^[a-z0-9_]+$/;
 async function loadSchemaEngine() {
   const require = createRequire(import.meta.url);
   const bgPath = require.resolve('@prisma/schema-engine-wasm/schema_engine_bg');
-  const bg: typeof import('@prisma/schema-engine-wasm/schema_engine_bg') = await import(pathToFileURL(bgPath).href);
+  const bg = (await import(pathToFileURL(bgPath).href)) as typeof import('@prisma/schema-engine-wasm/schema_engine_bg');
   const wasmBytes = fs.readFileSync(bgPath.replace(/\.js$/, '.wasm'));
-  const { instance } = await WebAssembly.instantiate(wasmBytes, { './schema_engine_bg.js': bg as WebAssembly.ModuleImports });
+  const { instance } = await WebAssembly.instantiate(wasmBytes, { './schema_engine_bg.js': bg });
   bg.__wbg_set_wasm(instance.exports);
   (instance.exports.__wbindgen_start as (() => void) | undefined)?.();
   return bg.SchemaEngine;
@@ -191,7 +191,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    const message = error instanceof Error ? error.message : typeof error === 'object' ? JSON.stringify(error) : String(error);
+    const message = error instanceof Error ? error.message : JSON.stringify(error) ?? String(error);
     // Engine errors are multi-line (rustc style); keep the first line and the "--> file:line" location.
     const where = /-->\s+(\S+)/.exec(message)?.[1];
     console.error(`migrate:create: ${message.split('\n')[0]}${where ? ` (${where})` : ''}`);

@@ -221,10 +221,12 @@ export function createApplication(deps: AppDeps) {
     return { status: databaseOk ? 200 : 503, body: report, headers: { 'cache-control': 'no-store' } };
   });
   /** Settings the screens need; nothing secret. */
-  router.get('/api/settings', async () => ({
-    lateAfterMinutes: deps.lateAfterMinutes ?? 30,
-    snapshotIntervalMs,
-  }));
+  router.get('/api/settings', () =>
+    Promise.resolve({
+      lateAfterMinutes: deps.lateAfterMinutes ?? 30,
+      snapshotIntervalMs,
+    }),
+  );
   registerAuthRoutes(router, { auth, loginLimit, secureCookies: deps.secureCookies ?? false });
   registerDeliveryRoutes(router, { auth, centers, deliveries });
   registerRiderRoutes(router, { auth, riders });
@@ -260,7 +262,7 @@ export function createApplication(deps: AppDeps) {
         void retention.stop();
         redisWatch?.stop();
         if (ownLeadership) void leadership.stop();
-        io.close(() => resolve());
+        void io.close(() => resolve());
         httpServer.closeAllConnections?.();
       });
       return closing;

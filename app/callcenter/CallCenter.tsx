@@ -1,8 +1,9 @@
 'use client';
-import { useCallback, useEffect, useReducer, useRef, useState, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState, type KeyboardEvent } from 'react';
 import { DELIVERY_EVENTS, type DeliveryRow, type OrderRow, type Role, type SessionUser } from '@/protocol';
 import { ccRequest, connectCallcenter, effectiveOrderStatus, type CallcenterSocket, type OrderDetail, type ServerError } from '../lib/callcenter';
 import { getJson } from '../lib/http';
+import { useSocketLifetime } from '../lib/socket';
 import { HOME_BY_ROLE, logout, useSession } from '../lib/session';
 import { CcConnection, type CcLink } from './CcConnection';
 import { detailReducer, type DetailState } from './detail-state';
@@ -71,63 +72,65 @@ function NotForRole({ user }: { user: SessionUser }) {
 
 function Desk({ user }: { user: SessionUser }) {
   // ---- connection -----------------------------------------------------------------------------
-  const [socket, setSocket] = useState<CallcenterSocket | null>(null);
-  const socketRef = useRef<CallcenterSocket | null>(null);
+  // One socket for the desk's life: created closed, opened while mounted.
+  const socket: CallcenterSocket = useMemo(() => connectCallcenter(), []);
+  useSocketLifetime(socket);
   const [link, setLink] = useState<CcLink>('connecting');
   const [downSince, setDownSince] = useState<number | null>(null);
   const [lastReconnectAt, setLastReconnectAt] = useState<number | null>(null);
 
   useEffect(() => {
-    const s = connectCallcenter();
+    const s = socket;
     let everConnected = false;
-    s.on('connect', () => {
+    const onConnect = () => {
       setLink('live');
       setDownSince(null);
       if (everConnected) setLastReconnectAt(Date.now());
       everConnected = true;
-    });
-    s.on('disconnect', (reason) => {
+    };
+    const onDisconnect = (reason: string) => {
       setLink('reconnecting');
       setDownSince((d) => d ?? Date.now());
       // The server closed us on purpose (e.g. a restart): Socket.IO will not retry by itself.
       if (reason === 'io server disconnect') s.connect();
-    });
-    s.on('connect_error', (err) => {
+    };
+    const onConnectError = (err: Error) => {
       if (err.message === 'unauthorized') {
         window.location.replace(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
         return;
       }
       setLink('reconnecting');
       setDownSince((d) => d ?? Date.now());
-    });
-    socketRef.current = s;
-    setSocket(s);
-    return () => {
-      s.disconnect();
-      socketRef.current = null;
-      setSocket(null);
     };
-  }, []);
+    s.on('connect', onConnect);
+    s.on('disconnect', onDisconnect);
+    s.on('connect_error', onConnectError);
+    return () => {
+      s.off('connect', onConnect);
+      s.off('disconnect', onDisconnect);
+      s.off('connect_error', onConnectError);
+    };
+  }, [socket]);
 
   // ---- search ---------------------------------------------------------------------------------
   const searchRef = useRef<HTMLInputElement>(null);
   const [query, setQuery] = useState('');
   const [results, setResults] = useState<OrderRow[] | null>(null);
   const [searchedTerm, setSearchedTerm] = useState<string | null>(null);
-  const [searching, setSearching] = useState(false);
+  const [searching, setSearching] = useState(true);
   const [searchError, setSearchError] = useState<string | null>(null);
   const [active, setActive] = useState(-1);
   const searchSeq = useRef(0);
   const debounce = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
-  const runSearch = useCallback((raw: string) => {
+  /** Ask for `raw`'s results; every state change happens when the answer comes. */
+  const fetchResults = useCallback((raw: string) => {
     clearTimeout(debounce.current);
     const term = raw.trim();
     const seq = ++searchSeq.current;
-    setSearching(true);
-    const s = socketRef.current;
+    const s = socket;
     const rest = () => getJson<OrderRow[]>(`/api/orders?q=${encodeURIComponent(term)}`);
-    const ask = s?.connected ? ccRequest(s, 'orders:search', { q: term }, 5000).catch((err: ServerError) => (err.code ? Promise.reject(err) : rest())) : rest();
+    const ask = s.connected ? ccRequest(s, 'orders:search', { q: term }, 5000).catch((err: ServerError) => (err.code ? Promise.reject(err) : rest())) : rest();
     ask.then(
       (rows) => {
         if (seq !== searchSeq.current) return;
@@ -143,10 +146,18 @@ function Desk({ user }: { user: SessionUser }) {
         setSearching(false);
       },
     );
-  }, []);
+  }, [socket]);
 
-  // Newest orders at once; then search as the agent types (debounced).
-  useEffect(() => runSearch(''), [runSearch]);
+  const runSearch = useCallback(
+    (raw: string) => {
+      setSearching(true);
+      fetchResults(raw);
+    },
+    [fetchResults],
+  );
+
+  // Newest orders at once (the list starts as searching); then search as the agent types (debounced).
+  useEffect(() => fetchResults(''), [fetchResults]);
   useEffect(() => {
     if (searchedTerm === null || query.trim() === searchedTerm) return;
     debounce.current = setTimeout(() => runSearch(query), SEARCH_DEBOUNCE_MS);
@@ -155,8 +166,11 @@ function Desk({ user }: { user: SessionUser }) {
 
   // ---- the open order -------------------------------------------------------------------------
   const [detail, dispatch] = useReducer(detailReducer, null);
+  /** The open order, for socket and key handlers (kept in step after every render). */
   const detailRef = useRef<DetailState | null>(null);
-  detailRef.current = detail;
+  useEffect(() => {
+    detailRef.current = detail;
+  }, [detail]);
   const openOrderNo = detail?.orderNo ?? null;
 
   const openOrder = useCallback((orderNo: string, row?: OrderRow) => {

@@ -26,13 +26,12 @@ export function CancelOrder({ orderNo, customerName, status, onCancelled }: Prop
   const openRef = useRef<HTMLButtonElement>(null);
   const final = status === 'cancelled' || status === 'delivered';
 
-  // The order finished elsewhere while the agent was still deciding: nothing left to cancel.
-  useEffect(() => {
-    if (final && phase.name === 'confirm') {
-      setPhase({ name: 'idle' });
-      setNote(`The order is now ${ORDER_STATUS_LABEL[status].toLowerCase()}; there is nothing left to cancel.`);
-    }
-  }, [final, phase.name, status]);
+  // The order finished elsewhere while the agent was still deciding: nothing left to cancel
+  // (state adjusted while rendering, so the stale confirmation never paints).
+  if (final && phase.name === 'confirm') {
+    setPhase({ name: 'idle' });
+    setNote(`The order is now ${ORDER_STATUS_LABEL[status].toLowerCase()}; there is nothing left to cancel.`);
+  }
 
   useEffect(() => {
     if (phase.name === 'confirm') reasonRef.current?.focus();

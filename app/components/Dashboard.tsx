@@ -11,13 +11,14 @@ import {
   type DeliveryRow,
   type DeliveryStatus,
   type DeliverySyncResponse,
+  type RiderPosition,
   type RiderRow,
 } from '@/protocol';
 import { createDeliverySync } from '../lib/delivery-sync';
 import { getJson } from '../lib/http';
 import { createRidersStore } from '../lib/riders-store';
 import { useSession } from '../lib/session';
-import { connectDispatch, request, type DispatchSocket } from '../lib/socket';
+import { connectDispatch, request, useSocketLifetime, type DispatchSocket } from '../lib/socket';
 import { useDeliveries, useDeliveriesStoreApi } from '../lib/store-context';
 import { AssignDialog } from './AssignDialog';
 import { CenterMap } from './CenterMap';
@@ -55,7 +56,9 @@ export function Dashboard() {
   const [selectedSeq, setSelectedSeq] = useState<number | null>(null);
   const [assigning, setAssigning] = useState<number | null>(null);
   const [tab, setTab] = useState<Tab>('detail');
-  const [socket, setSocket] = useState<DispatchSocket | null>(null);
+  // One socket for the signed-in user, open while the board is mounted.
+  const socket: DispatchSocket | null = useMemo(() => (user ? connectDispatch() : null), [user]);
+  useSocketLifetime(socket);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [now, setNow] = useState(() => Date.now());
   const searchRef = useRef<HTMLInputElement>(null);
@@ -66,9 +69,9 @@ export function Dashboard() {
     return () => clearInterval(t);
   }, []);
 
-  // The centers this user may see, then one socket for the page's life.
+  // The centers this user may see; a refused session goes back to sign-in.
   useEffect(() => {
-    if (!user) return;
+    if (!user || !socket) return;
     getJson<ClientSettings>('/api/settings').then(setSettings, () => undefined);
     getJson<Center[]>('/api/centers')
       .then((list) => {
@@ -76,16 +79,14 @@ export function Dashboard() {
         setSelection(readCenterFromUrl() ?? list[0]?.id ?? null);
       })
       .catch((e: Error) => setLoadError(e.message));
-    const s = connectDispatch();
-    s.on('connect_error', (err) => {
+    const onConnectError = (err: Error) => {
       if (err.message === 'unauthorized') window.location.replace('/login');
-    });
-    setSocket(s);
-    return () => {
-      s.disconnect();
-      setSocket(null);
     };
-  }, [user]);
+    socket.on('connect_error', onConnectError);
+    return () => {
+      socket.off('connect_error', onConnectError);
+    };
+  }, [user, socket]);
 
   // Follow the chosen center (or all of them): deliveries with every repair layer, and riders.
   useEffect(() => {
@@ -107,7 +108,7 @@ export function Dashboard() {
       }
     };
     const onStatus = (row: RiderRow) => ids.includes(row.centerId) && riders.apply([row]);
-    const onPosition = riders.position;
+    const onPosition = (pos: RiderPosition) => riders.position(pos);
     socket.on('rider:status', onStatus);
     socket.on('rider:position', onPosition);
     socket.on('connect', loadRiders);
@@ -123,11 +124,11 @@ export function Dashboard() {
     };
   }, [socket, selection, centers, store, ridersStore]);
 
-  const revision = useDeliveries((s) => s.revision);
-  const ridersRevision = useStore(ridersStore, (s) => s.revision);
+  const rowsView = useDeliveries((s) => s.view);
+  const ridersView = useStore(ridersStore, (s) => s.view);
 
   const { visible, counts, lateCount, loadByRider, activeRows } = useMemo(() => {
-    const all = [...store.getState().rows.values()].filter((r) => selection === 'all' || r.centerId === selection);
+    const all = [...rowsView.rows.values()].filter((r) => selection === 'all' || r.centerId === selection);
     all.sort((a, b) => b.deliverySeq - a.deliverySeq);
     const load = new Map<number, number>();
     const active: DeliveryRow[] = [];
@@ -144,28 +145,26 @@ export function Dashboard() {
         (!q || r.orderNo.toLowerCase().includes(q) || r.shopName.toLowerCase().includes(q) || (r.riderName ?? '').toLowerCase().includes(q)),
     );
     return { visible: shown, counts: countByStatus(all), lateCount: late, loadByRider: load, activeRows: active };
-    // `revision` stands for the rows map, which the merge mutates in place.
-  }, [revision, selection, filter, query, now, settings.lateAfterMinutes, store]);
+  }, [rowsView, selection, filter, query, now, settings.lateAfterMinutes]);
 
   const riderList = useMemo(() => {
-    const list = [...ridersStore.getState().riders.values()].filter((r) => selection === 'all' || r.centerId === selection);
+    const list = [...ridersView.riders.values()].filter((r) => selection === 'all' || r.centerId === selection);
     const order = { idle: 0, busy: 1, off: 2 } as const;
     return list.sort((a, b) => order[a.status] - order[b.status] || a.name.localeCompare(b.name));
-  }, [ridersRevision, selection, ridersStore]);
+  }, [ridersView, selection]);
 
   const loadOf = useCallback((id: number) => loadByRider.get(id) ?? 0, [loadByRider]);
   const positionOf = useCallback(
     (r: RiderRow) => {
-      const live = ridersStore.getState().positions.get(r.id);
+      const live = ridersView.positions.get(r.id);
       if (live) return live;
       return r.lat !== null && r.lng !== null ? { lat: r.lat, lng: r.lng } : null;
     },
-    // positions change with the riders revision
-    [ridersRevision, ridersStore],
+    [ridersView],
   );
 
-  const selected = selectedSeq === null ? undefined : store.getState().rows.get(selectedSeq);
-  const assignRow = assigning === null ? undefined : store.getState().rows.get(assigning);
+  const selected = selectedSeq === null ? undefined : rowsView.rows.get(selectedSeq);
+  const assignRow = assigning === null ? undefined : rowsView.rows.get(assigning);
 
   // Keyboard: / search, arrows or j/k move, A assigns, Esc clears.
   useEffect(() => {
@@ -299,7 +298,7 @@ export function Dashboard() {
           {tab === 'riders' && (
             <div className="riders-tab">
               <CenterMap deliveries={activeRows} riders={riderList} positionOf={positionOf} selectedSeq={selectedSeq} />
-              <RiderPanel riders={riderList} loadOf={loadOf} positions={ridersStore.getState().positions} now={now} />
+              <RiderPanel riders={riderList} loadOf={loadOf} positions={ridersView.positions} now={now} />
             </div>
           )}
         </aside>

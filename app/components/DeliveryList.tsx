@@ -81,6 +81,9 @@ interface ListProps {
 /** Virtualized: only the visible rows (plus a few) are in the DOM, whatever the list length. */
 export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, onSelect, onAssign }: ListProps) {
   const parentRef = useRef<HTMLDivElement>(null);
+  // The virtualizer changes in place, so the React Compiler must (and does) leave this component
+  // unmemoized; that skip is what we want (TanStack/virtual#1119), not a defect to fix here.
+  // eslint-disable-next-line react-hooks/incompatible-library
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => parentRef.current,

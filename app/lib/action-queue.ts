@@ -33,8 +33,8 @@ export interface KeyValueStorage {
 }
 
 export interface ActionQueue {
-  /** Actions in the order they were taken. */
-  list(): readonly QueuedAction[];
+  /** Actions in the order they were taken (needs no `this`: hand it to useSyncExternalStore as is). */
+  list: () => readonly QueuedAction[];
   size(): number;
   has(idempotencyKey: string): boolean;
   /** Append an action (an already queued key is not added twice). */
@@ -45,8 +45,8 @@ export interface ActionQueue {
   markAttempt(idempotencyKey: string): void;
   /** Re-read the persisted queue (another tab changed it). */
   reload(): void;
-  /** Called after every change; returns the unsubscribe function. */
-  subscribe(listener: () => void): () => void;
+  /** Called after every change; returns the unsubscribe function (needs no `this`). */
+  subscribe: (listener: () => void) => () => void;
 }
 
 const KINDS: readonly string[] = ['pick_up', 'deliver'];

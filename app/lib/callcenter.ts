@@ -21,7 +21,7 @@ export function connectCallcenter(): CallcenterSocket {
 export type { ServerError };
 
 /** Send a /callcenter command and resolve with its data; rejects with the server's error (or a timeout). */
-export function ccRequest<E extends keyof CallcenterClientEvents & string>(socket: CallcenterSocket, event: E, payload: unknown, timeoutMs = 8000) {
+export function ccRequest<E extends Extract<keyof CallcenterClientEvents, string>>(socket: CallcenterSocket, event: E, payload: unknown, timeoutMs = 8000) {
   return sendCommand(socket, event, payload, timeoutMs);
 }
 

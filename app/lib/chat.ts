@@ -18,7 +18,7 @@ export function connectChat(): ChatSocket {
 }
 
 /** Send a chat command and resolve with its data; rejects with the server's message (and `code`). */
-export function chatRequest<E extends keyof ChatClientEvents & string>(socket: ChatSocket, event: E, payload: unknown, timeoutMs = 10_000) {
+export function chatRequest<E extends Extract<keyof ChatClientEvents, string>>(socket: ChatSocket, event: E, payload: unknown, timeoutMs = 10_000) {
   return sendCommand(socket, event, payload, timeoutMs);
 }
 
@@ -71,6 +71,15 @@ export function useChat(centerId: number) {
   const [loadingOlder, setLoadingOlder] = useState(false);
   const [joined, setJoined] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
+  // Another center: start from nothing (state adjusted while rendering, not in an effect).
+  const [shownCenter, setShownCenter] = useState(centerId);
+  if (shownCenter !== centerId) {
+    setShownCenter(centerId);
+    setMessages([]);
+    setJoined(false);
+    setHasMore(false);
+    setProblem(null);
+  }
   const socketRef = useRef<ChatSocket | null>(null);
   /** What is held, for callbacks (kept in step by every write of `messages`). */
   const messagesRef = useRef<readonly ChatMessage[]>([]);
@@ -88,11 +97,7 @@ export function useChat(centerId: number) {
     const s = connectChat();
     socketRef.current = s;
     let first = true;
-    setMessages([]);
     messagesRef.current = [];
-    setJoined(false);
-    setHasMore(false);
-    setProblem(null);
 
     async function join() {
       const res = await chatRequest(s, 'chat:join', { centerId });
@@ -142,6 +147,7 @@ export function useChat(centerId: number) {
       if (reason === 'io server disconnect') s.connect();
     });
     s.on('connect_error', () => setLink('reconnecting'));
+    s.connect();
     return () => {
       s.off();
       s.disconnect();

@@ -7,6 +7,11 @@ export interface DeliveriesState {
   rows: Map<number, DeliveryRow>;
   /** Bumped whenever `rows` changed, so selectors can memoize derived lists. */
   revision: number;
+  /**
+   * The rows as of `revision`: a new object on every change (the map itself is merged in place),
+   * so a component that derives lists from it re-derives exactly when the rows changed.
+   */
+  view: RowsView;
   /** Connection, freshness and repair counts reported by the sync engine. */
   sync: SyncStatus;
   /** The RowStore the sync engine writes through (bumps `revision`). */
@@ -14,6 +19,11 @@ export interface DeliveriesState {
   setSync(status: SyncStatus): void;
   /** Drop everything (switching center). */
   reset(): void;
+}
+
+export interface RowsView {
+  rows: ReadonlyMap<number, DeliveryRow>;
+  revision: number;
 }
 
 export const INITIAL_SYNC: SyncStatus = {
@@ -33,19 +43,21 @@ export function createDeliveriesStore() {
       ...inner,
       apply(incoming) {
         const n = inner.apply(incoming);
-        if (n > 0) set((s) => ({ revision: s.revision + 1 }));
+        if (n > 0) set((s) => bump(s.revision));
         return n;
       },
     };
+    const bump = (revision: number) => ({ revision: revision + 1, view: { rows, revision: revision + 1 } });
     return {
       rows,
       revision: 0,
+      view: { rows, revision: 0 },
       sync: INITIAL_SYNC,
       rowStore,
       setSync: (sync) => set({ sync }),
       reset() {
         rows.clear();
-        set({ revision: get().revision + 1 });
+        set(bump(get().revision));
       },
     };
   });

@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import { io, type Socket } from 'socket.io-client';
 import type { EventsMap } from '@socket.io/component-emitter';
 import { NAMESPACES, isAckError, type Ack, type DispatchClientEvents, type ErrorBody, type NamespaceName } from '@/protocol';
@@ -5,13 +6,32 @@ import type { DispatchClientSocket } from './delivery-sync';
 
 export type DispatchSocket = DispatchClientSocket;
 
-/** A browser socket to one namespace; the session cookie authenticates it. */
+/**
+ * A browser socket to one namespace; the session cookie authenticates it. It is created closed:
+ * `useSocketLifetime` opens it while the component that owns it is mounted.
+ */
 export function connectNamespace<S extends EventsMap, C extends EventsMap>(namespace: NamespaceName): Socket<S, C> {
   return io(namespace, {
+    autoConnect: false,
     transports: ['websocket', 'polling'],
     reconnectionDelay: 500,
     reconnectionDelayMax: 5000,
   });
+}
+
+/**
+ * Keep a socket open while the calling component is mounted (and closed after). Components
+ * create the socket during render (`useMemo`, not connected) so it is there for the first
+ * render that needs it; only opening and closing are effects.
+ */
+export function useSocketLifetime(socket: { connect(): unknown; disconnect(): unknown } | null): void {
+  useEffect(() => {
+    if (!socket) return;
+    socket.connect();
+    return () => {
+      socket.disconnect();
+    };
+  }, [socket]);
 }
 
 export function connectDispatch(): DispatchSocket {
@@ -42,6 +62,6 @@ export async function sendCommand<S extends EventsMap, C extends EventsMap, E ex
 }
 
 /** /dispatch commands. */
-export function request<E extends keyof DispatchClientEvents & string>(socket: DispatchSocket, event: E, payload: unknown, timeoutMs = 10_000) {
+export function request<E extends Extract<keyof DispatchClientEvents, string>>(socket: DispatchSocket, event: E, payload: unknown, timeoutMs = 10_000) {
   return sendCommand(socket, event, payload, timeoutMs);
 }

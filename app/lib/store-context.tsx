@@ -1,14 +1,14 @@
 'use client';
-import { createContext, useContext, useRef, type ReactNode } from 'react';
+import { createContext, useContext, useState, type ReactNode } from 'react';
 import { useStore } from 'zustand';
 import { createDeliveriesStore, type DeliveriesState, type DeliveriesStore } from './deliveries-store';
 
 const StoreContext = createContext<DeliveriesStore | null>(null);
 
 export function DeliveriesStoreProvider({ children }: { children: ReactNode }) {
-  const ref = useRef<DeliveriesStore | null>(null);
-  ref.current ??= createDeliveriesStore();
-  return <StoreContext.Provider value={ref.current}>{children}</StoreContext.Provider>;
+  // One store per provider, made on its first render and kept for its life.
+  const [store] = useState(createDeliveriesStore);
+  return <StoreContext.Provider value={store}>{children}</StoreContext.Provider>;
 }
 
 export function useDeliveriesStoreApi(): DeliveriesStore {

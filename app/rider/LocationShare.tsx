@@ -7,6 +7,8 @@ const PREF_KEY = 'dd.rider.shareLocation';
 /** How often a held position is looked at again (the throttle decides whether it goes out). */
 const CHECK_EVERY_MS = 5_000;
 
+const FINDING = 'Finding your position…';
+
 function readPref(): boolean {
   try {
     return window.localStorage.getItem(PREF_KEY) === 'on';
@@ -31,23 +33,28 @@ const DENIED =
  * throttled (at most every 10 s; only after moving ~20 m or a minute of silence).
  */
 export function LocationShare({ socket, live }: { socket: DispatchSocket | null; live: boolean }) {
-  const [on, setOn] = useState(false);
+  // Rendered in the browser only (after sign-in), so the stored choice seeds the first render.
+  const canLocate = typeof navigator !== 'undefined' && 'geolocation' in navigator;
+  const [on, setOn] = useState(() => canLocate && readPref());
   const [lastSent, setLastSent] = useState<SentFix | null>(null);
-  const [status, setStatus] = useState<string | null>(null);
+  const [status, setStatus] = useState<string | null>(() => (on ? FINDING : null));
   const [error, setError] = useState<string | null>(null);
   const latest = useRef<LatLng | null>(null);
   const lastRef = useRef<SentFix | null>(null);
   const sending = useRef(false);
 
   // The rider's choice survives reloads: they share all shift.
-  useEffect(() => setOn(readPref()), []);
-
   const toggle = useCallback(() => {
     const next = !on;
+    if (next && !canLocate) {
+      setError('This browser cannot share a location.');
+      return;
+    }
     writePref(next);
     setOn(next);
+    setStatus(next ? FINDING : null);
     setError(null);
-  }, [on]);
+  }, [on, canLocate]);
 
   const trySend = useCallback(() => {
     const pos = latest.current;
@@ -72,17 +79,7 @@ export function LocationShare({ socket, live }: { socket: DispatchSocket | null;
   }, [socket]);
 
   useEffect(() => {
-    if (!on) {
-      setStatus(null);
-      return;
-    }
-    if (typeof navigator === 'undefined' || !('geolocation' in navigator)) {
-      setError('This browser cannot share a location.');
-      setOn(false);
-      writePref(false);
-      return;
-    }
-    setStatus('Finding your position…');
+    if (!on || !canLocate) return;
     const watch = navigator.geolocation.watchPosition(
       (p) => {
         latest.current = { lat: p.coords.latitude, lng: p.coords.longitude };
@@ -108,7 +105,7 @@ export function LocationShare({ socket, live }: { socket: DispatchSocket | null;
       navigator.geolocation.clearWatch(watch);
       clearInterval(timer);
     };
-  }, [on, trySend]);
+  }, [on, canLocate, trySend]);
 
   // Back online: send the held position without waiting for the next fix.
   useEffect(() => {

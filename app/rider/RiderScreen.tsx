@@ -72,9 +72,10 @@ function projectedStatus(row: DeliveryRow, queued: readonly QueuedAction[]): Del
 
 /** The rider's phone screen: today's work, big buttons, honest connection state, center chat. */
 export function RiderScreen({ user }: { user: SessionUser }) {
-  const { store, revision, socket, link, views, queued, loadError, act, dismiss } = useRiderDispatch(user);
-  const [tab, setTab] = useState<Tab>('deliveries');
-  const [chatOpened, setChatOpened] = useState(false);
+  const { rowsView, socket, link, views, queued, loadError, act, dismiss } = useRiderDispatch(user);
+  // This screen renders only in the browser (after the session is known), so the URL can seed the tab.
+  const [tab, setTab] = useState<Tab>(readTab);
+  const [chatOpened, setChatOpened] = useState(() => readTab() === 'chat');
   const [hidden, setHidden] = useState<ReadonlySet<number>>(() => new Set());
 
   const chooseTab = useCallback((t: Tab) => {
@@ -87,9 +88,7 @@ export function RiderScreen({ user }: { user: SessionUser }) {
 
   useEffect(() => {
     document.title = 'Rider · Dispatch Desk';
-    const t = readTab();
-    if (t === 'chat') chooseTab('chat');
-  }, [chooseTab]);
+  }, []);
 
   const onTabKey = (e: KeyboardEvent<HTMLButtonElement>) => {
     if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft' && e.key !== 'Home' && e.key !== 'End') return;
@@ -113,7 +112,7 @@ export function RiderScreen({ user }: { user: SessionUser }) {
   const viewList = useMemo(() => Object.values(views), [views]);
   const { cards, done } = useMemo(() => {
     const now = new Date();
-    const rows = [...store.values()];
+    const rows = [...rowsView.store.values()];
     const withWork = new Set<number>([
       ...queued.map((q) => q.deliverySeq),
       ...viewList.filter((v) => v.phase === 'pending' || v.phase === 'error').map((v) => v.deliverySeq),
@@ -139,8 +138,7 @@ export function RiderScreen({ user }: { user: SessionUser }) {
       .filter((r) => r.status === 'delivered' && sameDay(r.deliveredAt, now) && !cardSeqs.has(r.deliverySeq))
       .sort((a, b) => Date.parse(b.deliveredAt ?? b.modDate) - Date.parse(a.deliveredAt ?? a.modDate));
     return { cards: cardRows, done: doneRows };
-    // `revision` stands for the row map, which the merge rule changes in place.
-  }, [store, revision, queued, viewList, hidden, user.riderId]);
+  }, [rowsView, queued, viewList, hidden, user.riderId]);
 
   const activeCount = cards.filter((r) => isActive(r.status) && r.riderId === user.riderId).length;
   const centerId = user.centerIds[0] ?? null;

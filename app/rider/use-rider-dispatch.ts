@@ -1,5 +1,5 @@
 'use client';
-import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import {
   isCarried,
   rowsToRepair,
@@ -22,7 +22,7 @@ import {
   type RiderActionKind,
   type SendOutcome,
 } from '../lib/action-queue';
-import { connectDispatch, request, type DispatchSocket } from '../lib/socket';
+import { connectDispatch, request, useSocketLifetime, type DispatchSocket } from '../lib/socket';
 
 /** How the rider's link to the server is, as shown on screen. */
 export type RiderLink = 'connecting' | 'live' | 'reconnecting' | 'offline';
@@ -90,10 +90,12 @@ export function clearRiderStorage(userId: number): void {
   }
 }
 
+const isOpen = (s: { connected: boolean }) => s.connected;
+
 /** The row a refused command carries in `details.current`, if any. */
 function currentRowOf(details: unknown): DeliveryRow | null {
   if (!details || typeof details !== 'object' || !('current' in details)) return null;
-  const parsed = deliveryRowSchema.safeParse((details as { current: unknown }).current);
+  const parsed = deliveryRowSchema.safeParse(details.current);
   return parsed.success ? parsed.data : null;
 }
 
@@ -113,7 +115,8 @@ export function useRiderDispatch(user: SessionUser) {
   }, [user.id]);
   const [revision, setRevision] = useState(0);
   const bump = useCallback(() => setRevision((r) => r + 1), []);
-  const [socket, setSocket] = useState<DispatchSocket | null>(null);
+  // One socket for the screen's life: created closed, opened while mounted (useSocketLifetime).
+  const socket: DispatchSocket = useMemo(() => connectDispatch(), []);
   const [link, setLink] = useState<RiderLink>(() => (typeof navigator !== 'undefined' && !navigator.onLine ? 'offline' : 'connecting'));
   const [views, setViews] = useState<Record<string, ActionView>>({});
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -121,7 +124,6 @@ export function useRiderDispatch(user: SessionUser) {
   const queue: ActionQueue = useMemo(() => createActionQueue({ storage: browserStorage(), storageKey: queueStorageKey(user.id) }), [user.id]);
   const queued = useSyncExternalStore(queue.subscribe, queue.list, () => EMPTY_QUEUE);
 
-  const socketRef = useRef<DispatchSocket | null>(null);
 
   const setView = useCallback((a: Pick<QueuedAction, 'idempotencyKey' | 'kind' | 'deliverySeq'>, phase: ActionPhase, error?: { code: ErrorCode; message: string }) => {
     setViews((v) => ({
@@ -147,8 +149,8 @@ export function useRiderDispatch(user: SessionUser) {
 
   /** The rider's rows from the server; held active rows it no longer lists were reassigned away. */
   const loadMine = useCallback(async () => {
-    const s = socketRef.current;
-    if (!s?.connected) return;
+    const s = socket;
+    if (!s.connected) return;
     try {
       const rows = await request(s, 'deliveries:mine', {}, 10_000);
       apply(rows);
@@ -171,11 +173,11 @@ export function useRiderDispatch(user: SessionUser) {
     } catch (err) {
       setLoadError(`Could not load your deliveries: ${(err as Error).message}`);
     }
-  }, [apply, bump, riderId, store]);
+  }, [apply, bump, riderId, store, socket]);
 
   const send = useCallback(async (a: QueuedAction): Promise<SendOutcome<DeliveryRow>> => {
-    const s = socketRef.current;
-    if (!s?.connected) return { type: 'unreachable', reason: 'offline' };
+    const s = socket;
+    if (!s.connected) return { type: 'unreachable', reason: 'offline' };
     try {
       const row = await request(s, ACTION_COMMAND[a.kind], { deliverySeq: a.deliverySeq, idempotencyKey: a.idempotencyKey }, ACTION_ACK_TIMEOUT_MS);
       return { type: 'ok', row };
@@ -185,12 +187,12 @@ export function useRiderDispatch(user: SessionUser) {
       if (isErrorCode(e.code)) return { type: 'rejected', error: { code: e.code, message: e.message, details: e.details } };
       return { type: 'unreachable', reason: e.message };
     }
-  }, []);
+  }, [socket]);
 
   const drain = useMemo(
     () =>
       createDrainer<DeliveryRow>(queue, send, {
-        canSend: () => socketRef.current?.connected === true,
+        canSend: () => isOpen(socket),
         onSending: (a) => setView(a, 'pending'),
         onResult: (a, outcome) => {
           if (outcome.type === 'ok') {
@@ -206,14 +208,12 @@ export function useRiderDispatch(user: SessionUser) {
           }
         },
       }),
-    [queue, send, setView, apply, loadMine],
+    [queue, send, setView, apply, loadMine, socket],
   );
 
-  // One socket for the screen's life.
+  // The socket's events, registered before it opens.
   useEffect(() => {
-    const s = connectDispatch();
-    socketRef.current = s;
-    setSocket(s);
+    const s = socket;
     const onRow = (row: DeliveryRow) => apply([row]);
     for (const e of DELIVERY_EVENTS) s.on(e, onRow);
     // The periodic digest of this rider's deliveries: if anything differs (an event was lost on
@@ -262,11 +262,9 @@ export function useRiderDispatch(user: SessionUser) {
       window.removeEventListener('online', onOnline);
       s.io.off('reconnect_attempt', onAttempt);
       s.off();
-      s.disconnect();
-      socketRef.current = null;
-      setSocket(null);
     };
-  }, [apply, drain, loadMine, riderId, store]);
+  }, [socket, apply, drain, loadMine, riderId, store]);
+  useSocketLifetime(socket);
 
   // Keep the rider's own active and today's rows on the phone (merge rule still decides on load).
   useEffect(() => {
@@ -306,15 +304,17 @@ export function useRiderDispatch(user: SessionUser) {
   const act = useCallback(
     (kind: RiderActionKind, deliverySeq: number) => {
       const action = queue.enqueue({ idempotencyKey: newIdempotencyKey(), kind, deliverySeq, createdAt: Date.now() });
-      setView(action, socketRef.current?.connected ? 'pending' : 'queued');
+      setView(action, socket.connected ? 'pending' : 'queued');
       void drain();
     },
-    [queue, setView, drain],
+    [queue, setView, drain, socket],
   );
 
   const dismiss = useCallback((deliverySeq: number) => {
     setViews((v) => Object.fromEntries(Object.entries(v).filter(([, view]) => view.deliverySeq !== deliverySeq)));
   }, []);
 
-  return { store, revision, socket, link, views, queued, loadError, act, dismiss };
+  /** The rows as of `revision`: a new object whenever they changed (the store merges in place). */
+  const rowsView = useMemo(() => ({ store, revision }), [store, revision]);
+  return { rowsView, socket, link, views, queued, loadError, act, dismiss };
 }

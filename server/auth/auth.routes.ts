@@ -24,7 +24,7 @@ export function registerAuthRoutes(router: Router, deps: { auth: AuthService; lo
     const { token, user } = await login(ctx);
     return { body: { user }, headers: { 'set-cookie': cookie(token, SESSION_TTL_SECONDS) } };
   });
-  router.post('/api/auth/logout', async () => ({ body: { ok: true }, headers: { 'set-cookie': cookie('', 0) } }));
+  router.post('/api/auth/logout', () => Promise.resolve({ body: { ok: true }, headers: { 'set-cookie': cookie('', 0) } }));
   router.get('/api/auth/me', async (ctx) => ({ user: await requireUser(ctx, deps.auth) }));
   /** Non-browser clients (mobile apps, scripts): a token for `auth: { token }` or a Bearer header. */
   router.post('/api/auth/token', (ctx) => login(ctx));

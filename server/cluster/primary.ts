@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { setupPrimary as setupClusterAdapterPrimary } from '@socket.io/cluster-adapter';
 import { setupMaster as setupStickyPrimary } from '@socket.io/sticky';
 import type { Config } from '../config';
@@ -33,7 +33,17 @@ export const restartDelayMs = (recentExits: number): number => Math.min(30_000, 
  */
 export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Promise<void> }> {
   const { config, logger } = opts;
+  // The sticky module hands each connection's first bytes to the worker as a Buffer: IPC must
+  // carry Buffers as such (structured clone), not as JSON.
+  cluster.setupPrimary({ serialization: 'advanced' });
   const httpServer = createServer();
+  // Every client connection the primary still holds (the sticky module keeps those whose request
+  // body it relays; a worker that died leaves them unanswered), to close them on stop.
+  const held = new Set<Socket>();
+  httpServer.on('connection', (socket: Socket) => {
+    held.add(socket);
+    socket.once('close', () => held.delete(socket));
+  });
   setupStickyPrimary(httpServer, { loadBalancingMethod: 'least-connection' });
   if (!config.redisUrl) setupClusterAdapterPrimary();
 
@@ -110,7 +120,11 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
             }),
         ),
       );
-      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      // Connections still held here (requests whose body was being relayed, clients retrying
+      // while no worker is left) are closed rather than waited for.
+      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      for (const socket of held) socket.destroy();
+      await closed;
     },
   };
 }

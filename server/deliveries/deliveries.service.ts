@@ -171,7 +171,7 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
         const updated = (await repo.findBySeq(tx, deliverySeq))!;
         const row = toDeliveryRow(updated);
         if (key) {
-          await tx.idempotencyRecord.create({ data: { scope, key, statusCode: 200, response: row as unknown as Prisma.InputJsonValue } });
+          await tx.idempotencyRecord.create({ data: { scope, key, statusCode: 200, response: row } });
         }
         const riderUserIds = [current.rider?.userId, updated.rider?.userId].filter((id): id is number => typeof id === 'number');
         return { row, riders, riderUserIds: [...new Set(riderUserIds)], order, replay: false };

@@ -17,7 +17,8 @@ export interface RouteResult {
   headers?: Record<string, string>;
 }
 
-type Handler = (ctx: RouteContext) => Promise<RouteResult | unknown>;
+/** A handler returns a RouteResult, or any other value to be sent as a 200 JSON body. */
+type Handler = (ctx: RouteContext) => Promise<unknown>;
 
 interface Route {
   method: string;

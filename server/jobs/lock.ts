@@ -12,10 +12,10 @@ export interface PeriodLock {
 export function createLocalLock(): PeriodLock {
   const last = new Map<string, number>();
   return {
-    async claim(job, period) {
-      if ((last.get(job) ?? -1) >= period) return false;
+    claim(job, period) {
+      if ((last.get(job) ?? -1) >= period) return Promise.resolve(false);
       last.set(job, period);
-      return true;
+      return Promise.resolve(true);
     },
   };
 }

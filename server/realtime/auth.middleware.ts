@@ -1,8 +1,12 @@
 import type { Namespace, Socket } from 'socket.io';
-import { CLIENT_COMMANDS, PROTOCOL_VERSION, SESSION_COOKIE, rooms, type NamespaceName, type SessionUser } from '../../protocol';
+import type { SocketData } from './types';
+import { CLIENT_COMMANDS, PROTOCOL_VERSION, SESSION_COOKIE, rooms, type Hello, type NamespaceName, type SessionUser } from '../../protocol';
 import { readCookie, type AuthService } from '../auth/auth.service';
 import type { Metrics } from '../metrics';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
+
+/** Any namespace's socket as the shared middleware sees it: every namespace greets with `hello`. */
+type AuthSocket = Socket<Record<string, never>, Pick<Hello, 'hello'>, Record<string, never>, SocketData>;
 
 /** Commands one socket may send per second before it is told to slow down. */
 export const COMMANDS_PER_SECOND = 30;
@@ -21,7 +25,7 @@ export function secureNamespace(
 ): void {
   const known = new Set<string>(CLIENT_COMMANDS[name]);
   const limiter = new RateLimiterMemory({ keyPrefix: `sock:${name}`, points: COMMANDS_PER_SECOND, duration: 1 });
-  nsp.use((socket: Socket, next) => {
+  nsp.use((socket: AuthSocket, next) => {
     const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     const token = typeof fromAuth === 'string' ? fromAuth : readCookie(socket.handshake.headers.cookie, SESSION_COOKIE);
     deps.auth.authenticate(token).then(
@@ -34,8 +38,8 @@ export function secureNamespace(
       () => next(new Error('unavailable')),
     );
   });
-  nsp.on('connection', (socket: Socket) => {
-    const user = socket.data.user as SessionUser;
+  nsp.on('connection', (socket: AuthSocket) => {
+    const user = socket.data.user;
     void socket.join(rooms.user(user.id));
     deps.metrics.sockets.inc({ namespace: name });
     socket.on('disconnect', () => deps.metrics.sockets.dec({ namespace: name }));
@@ -47,8 +51,8 @@ export function secureNamespace(
         () => next(),
         () => {
           deps.metrics.commands.inc({ command: String(packet[0]), outcome: 'rate_limited' });
-          const ack = packet[packet.length - 1];
-          if (typeof ack === 'function') ack({ error: { code: 'rate_limited', message: 'Too many commands; slow down' } });
+          const ack: unknown = packet[packet.length - 1];
+          if (typeof ack === 'function') (ack as (res: unknown) => void)({ error: { code: 'rate_limited', message: 'Too many commands; slow down' } });
         },
       );
     });

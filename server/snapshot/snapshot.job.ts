@@ -109,8 +109,8 @@ export function createSnapshotJob(opts: SnapshotJobOptions) {
   return {
     /** Run now, outside the schedule and its lock (operators and tests). */
     runOnce: () => broadcast(Math.floor(now() / opts.intervalMs)),
-    start: job.start,
-    stop: job.stop,
+    start: () => job.start(),
+    stop: () => job.stop(),
   };
 }
 export type SnapshotJob = ReturnType<typeof createSnapshotJob>;

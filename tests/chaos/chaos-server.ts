@@ -22,14 +22,13 @@ await applyMigrations(db.pool);
 await seedDemo(db.prisma, { password: config.demo.password, deliveries: 150, ridersPerCenter: 40 });
 
 let lost = 0;
-let app: Application | undefined;
-app = createApplication({
+const app: Application = createApplication({
   db: db.prisma,
   logger,
   sessionSecret: config.sessionSecret ?? 'chaos-secret-0123456789abcdefghijklmnop',
   snapshotIntervalMs: config.snapshotIntervalMs,
   lossInjector: () => {
-    const skipped = [...(app?.ns.dispatch.sockets.keys() ?? [])].filter(() => Math.random() < lossRate);
+    const skipped = [...(app.ns.dispatch.sockets.keys() ?? [])].filter(() => Math.random() < lossRate);
     lost += skipped.length;
     return skipped;
   },
@@ -52,7 +51,7 @@ process.on('message', (msg: { type?: string }) => {
 });
 const shutdown = async () => {
   await simulator.stop();
-  await app?.close();
+  await app.close();
   await db.close();
   if (process.send) process.send({ type: 'exit', lost }, () => process.exit(0));
   else process.exit(0);

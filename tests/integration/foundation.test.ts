@@ -20,10 +20,12 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
   it('applies migrations once and records them as Prisma does', async () => {
     const again = await applyMigrations(t.db.pool);
     expect(again.applied).toEqual([]);
-    const { rows } = await t.db.pool.query('SELECT migration_name, checksum, finished_at FROM "_prisma_migrations"');
+    const { rows } = await t.db.pool.query<{ migration_name: string; checksum: string; finished_at: Date | null }>(
+      'SELECT migration_name, checksum, finished_at FROM "_prisma_migrations"',
+    );
     expect(rows.length).toBeGreaterThan(0);
-    expect(rows[0].checksum).toMatch(/^[0-9a-f]{64}$/);
-    expect(rows[0].finished_at).not.toBeNull();
+    expect(rows[0]?.checksum).toMatch(/^[0-9a-f]{64}$/);
+    expect(rows[0]?.finished_at).not.toBeNull();
   });
 
   it('seeds idempotently', async () => {

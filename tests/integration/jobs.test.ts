@@ -10,7 +10,7 @@ describe('periodic jobs', () => {
   it('run once per period in a process, and again in the next period', async () => {
     let clock = 10_000;
     const runs: number[] = [];
-    const job = createPeriodicJob({ name: 'test', intervalMs: 1000, lock: createLocalLock(), logger: createLogger('silent'), now: () => clock, run: async (p) => void runs.push(p) });
+    const job = createPeriodicJob({ name: 'test', intervalMs: 1000, lock: createLocalLock(), logger: createLogger('silent'), now: () => clock, run: (p) => Promise.resolve(void runs.push(p)) });
     expect(await job.tick()).toBe(true);
     expect(await job.tick()).toBe(false);
     clock += 1000;

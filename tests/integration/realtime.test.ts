@@ -13,7 +13,7 @@ import {
   type SessionUser,
 } from '../../protocol';
 import type { Actor } from '../../server/deliveries/deliveries.service';
-import { BACKENDS } from '../support/backends';
+import { SUITE_MATRIX } from '../support/adapters';
 import { ask, createTestDelivery, data, nextEvent, startTestApp, type TestApp } from '../support/app';
 import { ackError, barrier, connectError, counterTotal, http, record, settle, type Received } from '../support/realtime-helpers';
 
@@ -22,7 +22,7 @@ const SYSTEM: Actor = { label: 'test' };
 /** The event a committed row was broadcast as, paired with the row: what a socket must receive. */
 const asEvent = (row: DeliveryRow): Received<DeliveryRow> => ({ event: DELIVERY_EVENT_BY_STATUS[row.status], payload: row });
 
-describe.each(BACKENDS)('realtime on $name', (backend) => {
+describe.each(SUITE_MATRIX)('realtime on $name', ({ backend, adapter }) => {
   let t: TestApp;
   /** Centers A, B, C in ascending id order; A is dispatcher@demo.local's center. */
   let A: number;
@@ -48,7 +48,7 @@ describe.each(BACKENDS)('realtime on $name', (backend) => {
   }
 
   beforeAll(async () => {
-    t = await startTestApp(backend);
+    t = await startTestApp(backend, { adapter });
     const centers = await t.db.prisma.center.findMany({ orderBy: { id: 'asc' } });
     [A, B, C] = centers.map((c) => c.id) as [number, number, number];
     for (const c of centers) {
@@ -323,7 +323,7 @@ describe.each(BACKENDS)('realtime on $name', (backend) => {
   });
 
   it('rate-limits the publish API per key with 429, retry-after and rate_limited', async () => {
-    const limited = await startTestApp(backend, { apiRatePerSecond: 3, deliveries: 0 });
+    const limited = await startTestApp(backend, { apiRatePerSecond: 3, deliveries: 0, adapter });
     try {
       const key = await limited.apiKey();
       const centerId = (await limited.db.prisma.center.findFirstOrThrow({ orderBy: { id: 'asc' } })).id;

@@ -4,7 +4,7 @@ import { isActive, statusCode, type DeliverySnapshot, type SnapshotEntry } from 
 import { createLocalLock, createRedisLock } from '../../server/jobs/lock';
 import { readSnapshot } from '../../server/snapshot/snapshot.job';
 import { createTestDelivery, startTestApp, type TestApp } from '../support/app';
-import { BACKENDS } from '../support/backends';
+import { SUITE_MATRIX } from '../support/adapters';
 import { advance, roundTrip, startSyncClient, storeVsDb, waitFor, waitUntilEqual, type SyncClient } from '../support/sync-helpers';
 
 /**
@@ -17,7 +17,7 @@ const test = { label: 'test' };
 /** Long enough that polling never starts in tests that are about another layer. */
 const NO_POLLING = { pollAfterMs: 60_000, pollEveryMs: 60_000 };
 
-describe.each(BACKENDS)('resilience on $name', (backend) => {
+describe.each(SUITE_MATRIX)('resilience on $name', ({ backend, adapter }) => {
   let t: TestApp;
   let hq: string;
   let centerId: number;
@@ -32,7 +32,7 @@ describe.each(BACKENDS)('resilience on $name', (backend) => {
   };
 
   beforeAll(async () => {
-    t = await startTestApp(backend, { lossInjector: () => lost });
+    t = await startTestApp(backend, { lossInjector: () => lost, adapter });
     hq = await t.token('hq@demo.local');
     centerId = (await t.db.prisma.center.findFirstOrThrow({ orderBy: { id: 'asc' } })).id;
     riderId = (await t.db.prisma.rider.findFirstOrThrow({ where: { centerId, status: { not: 'off' } }, orderBy: { id: 'asc' } })).id;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { AppDeps } from '../../server/app';
+import { BACKENDS, type Backend } from './backends';
 
 /** The Redis server tests use (the system one); each run keeps to its own stream and key prefix. */
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -66,3 +67,8 @@ export const redisStreams: Adapter = {
 
 /** The realtime and resilience suites run through each adapter. */
 export const ADAPTERS: Adapter[] = [memory, redisStreams];
+
+/** Every database with every adapter: the realtime and resilience suites run on each pair. */
+export const SUITE_MATRIX: { name: string; backend: Backend; adapter: Adapter }[] = BACKENDS.flatMap((backend) =>
+  ADAPTERS.map((adapter) => ({ name: `${backend.name} + ${adapter.name}`, backend, adapter })),
+);

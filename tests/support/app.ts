@@ -6,6 +6,7 @@ import { hashPassword } from '../../server/auth/password';
 import type { Database } from '../../server/db/database';
 import { seedDemo } from '../../server/demo/seed';
 import { createLogger } from '../../server/logger';
+import type { Adapter } from './adapters';
 import type { Backend } from './backends';
 
 export const TEST_PASSWORD = 'test-pass';
@@ -19,6 +20,8 @@ export interface TestAppOptions {
   snapshotIntervalMs?: number;
   /** Socket ids that must miss a delivery event (fault injection). */
   lossInjector?: (event: string) => string[];
+  /** Socket.IO adapter: in-memory (default) or Redis Streams on its own stream. */
+  adapter?: Adapter;
 }
 
 export interface TestApp {
@@ -40,6 +43,7 @@ let userCounter = 0;
 /** The real app on port 0 over a fresh database with a small seed; owns and removes its data. */
 export async function startTestApp(backend: Backend, opts: TestAppOptions = {}): Promise<TestApp> {
   const { db, dispose } = await backend.open();
+  const adapterRun = await (opts.adapter?.open() ?? Promise.resolve(undefined));
   await seedDemo(db.prisma, { password: TEST_PASSWORD, deliveries: opts.deliveries ?? 60, ridersPerCenter: opts.ridersPerCenter ?? 4 });
   const app = createApplication({
     db: db.prisma,
@@ -48,6 +52,7 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     apiRatePerSecond: opts.apiRatePerSecond ?? 1000,
     snapshotIntervalMs: opts.snapshotIntervalMs ?? 0,
     ...(opts.lossInjector ? { lossInjector: opts.lossInjector } : {}),
+    ...(adapterRun?.deps ?? {}),
   });
   const port = await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
@@ -106,6 +111,7 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     async close() {
       for (const s of sockets) s.disconnect();
       await app.close();
+      await adapterRun?.dispose();
       await dispose();
     },
   };

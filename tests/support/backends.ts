@@ -11,7 +11,7 @@ export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgr
 export interface Backend {
   name: 'embedded' | 'postgres';
   /** A fresh, migrated, empty database; `dispose` removes every trace of it. */
-  open(): Promise<{ db: Database; dispose(): Promise<void> }>;
+  open(): Promise<{ db: Database; dispose: () => Promise<void> }>;
 }
 
 async function adminQuery(sql: string): Promise<void> {

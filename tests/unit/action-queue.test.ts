@@ -11,6 +11,9 @@ import {
   type SendOutcome,
 } from '../../app/lib/action-queue';
 
+/** A send always crosses at least one await, as a network call does. */
+const tick = () => Promise.resolve();
+
 function memoryStorage(): KeyValueStorage & { data: Map<string, string> } {
   const data = new Map<string, string>();
   return {
@@ -110,6 +113,7 @@ describe('draining the queue', () => {
     const out = await drainQueue<string>(
       q,
       async (a) => {
+        await tick();
         sent.push(a.idempotencyKey);
         return a.deliverySeq === 102 ? { type: 'rejected', error: { code: 'invalid_transition', message: 'Cannot deliver' } } : { type: 'ok', row: `row-${a.deliverySeq}` };
       },
@@ -128,6 +132,7 @@ describe('draining the queue', () => {
     q.enqueue(action(3));
     let calls = 0;
     const out = await drainQueue<string>(q, async (a) => {
+      await tick();
       calls += 1;
       return a.deliverySeq === 101 ? { type: 'ok', row: 'r' } : { type: 'unreachable', reason: 'timeout' };
     });
@@ -141,6 +146,7 @@ describe('draining the queue', () => {
     const reloaded = createActionQueue({ storage, storageKey: KEY });
     const keys: string[] = [];
     await drainQueue<string>(reloaded, async (a) => {
+      await tick();
       keys.push(a.idempotencyKey);
       return { type: 'ok', row: 'r' };
     });
@@ -155,8 +161,16 @@ describe('draining the queue', () => {
     const q = createActionQueue({ storageKey: KEY });
     q.enqueue(action(1));
     const outcomes: SendOutcome<string>['type'][] = [];
-    await drainQueue<string>(q, async () => ({ type: 'rejected', error: { code: 'unavailable', message: 'db down' } }), { onResult: (_, o) => outcomes.push(o.type) });
+    await drainQueue<string>(
+      q,
+      async () => {
+        await tick();
+        return { type: 'rejected', error: { code: 'unavailable', message: 'db down' } };
+      },
+      { onResult: (_, o) => outcomes.push(o.type) },
+    );
     await drainQueue<string>(q, async () => {
+      await tick();
       throw new Error('socket closed');
     }, { onResult: (_, o) => outcomes.push(o.type) });
     expect(outcomes).toEqual(['unreachable', 'unreachable']);
@@ -166,7 +180,10 @@ describe('draining the queue', () => {
   it('sends nothing while it may not (socket down)', async () => {
     const q = createActionQueue({ storageKey: KEY });
     q.enqueue(action(1));
-    const send = vi.fn(async (): Promise<SendOutcome<string>> => ({ type: 'ok', row: 'r' }));
+    const send = vi.fn(async (): Promise<SendOutcome<string>> => {
+      await tick();
+      return { type: 'ok', row: 'r' };
+    });
     expect(await drainQueue(q, send, { canSend: () => false })).toEqual({ sent: 0, remaining: 1 });
     expect(send).not.toHaveBeenCalled();
   });
