@@ -89,7 +89,7 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
   const windowMs = (deps.listWindowHours ?? 24) * 3_600_000;
 
   /** Recompute a rider's status from their active deliveries; returns the row if it changed. */
-  async function refreshRider(tx: Tx, riderId: number, at: Date): Promise<RiderRow | null> {
+  async function refreshRider(tx: Tx, riderId: number): Promise<RiderRow | null> {
     const rider = await tx.rider.findUnique({ where: { id: riderId } });
     if (!rider || rider.status === 'off') return null;
     const active = await tx.delivery.count({ where: { riderId, status: { in: [...CARRIED_STATUSES] } } });
@@ -165,7 +165,7 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
         const riders: RiderRow[] = [];
         for (const rid of new Set([current.riderId, t.riderId])) {
           if (rid === null) continue;
-          const r = await refreshRider(tx, rid, at);
+          const r = await refreshRider(tx, rid);
           if (r) riders.push(r);
         }
         const updated = (await repo.findBySeq(tx, deliverySeq))!;

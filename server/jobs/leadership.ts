@@ -26,7 +26,7 @@ function createState(logger: Logger, describe: string) {
       logger.info({ leadership: describe }, next ? 'this process now runs the cluster jobs' : 'this process no longer runs the cluster jobs');
       for (const l of listeners) l(next);
     },
-    onChange(l: (leader: boolean) => void) {
+    onChange: (l: (leader: boolean) => void) => {
       listeners.add(l);
       return () => void listeners.delete(l);
     },
@@ -48,10 +48,12 @@ export function createSoleLeadership(): Leadership {
       started = true;
       for (const l of listeners) l(true);
     },
-    async stop() {
-      if (!started) return;
-      started = false;
-      for (const l of listeners) l(false);
+    stop() {
+      if (started) {
+        started = false;
+        for (const l of listeners) l(false);
+      }
+      return Promise.resolve();
     },
   };
 }
@@ -151,9 +153,10 @@ export function createPrimaryAssignedLeadership(logger: Logger): Leadership {
     start() {
       process.on('message', onMessage);
     },
-    async stop() {
+    stop() {
       process.off('message', onMessage);
       state.set(false);
+      return Promise.resolve();
     },
   };
 }

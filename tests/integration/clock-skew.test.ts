@@ -74,9 +74,7 @@ describe.each(BACKENDS)('two nodes, one clock 10 s ahead, on $name', (backend) =
         socket,
         store,
         centers: { ids: [centerId], all: false },
-        fetchDelta: async () => {
-          throw new Error('no polling in this test');
-        },
+        fetchDelta: () => Promise.reject(new Error('no polling in this test')),
         pollAfterMs: 60_000,
       });
       clients.push({ socket, store, engine });

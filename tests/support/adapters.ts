@@ -44,9 +44,7 @@ export interface Adapter {
 
 export const memory: Adapter = {
   name: 'memory',
-  async open() {
-    return { deps: {}, dispose: async () => undefined };
-  },
+  open: () => Promise.resolve({ deps: {}, dispose: () => Promise.resolve() }),
 };
 
 /** Socket.IO's Redis Streams adapter on the system Redis, with a stream of its own per run. */
