@@ -14,7 +14,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Server } from 'socket.io';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+
+/** A ws message as text (ws hands over a Buffer, a list of Buffers or an ArrayBuffer). */
+function rawText(raw: RawData): string {
+  if (Buffer.isBuffer(raw)) return raw.toString('utf8');
+  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
+  return Buffer.from(raw).toString('utf8');
+}
 
 const [kind, portArg] = process.argv.slice(2);
 if ((kind !== 'socketio' && kind !== 'ws') || !portArg || !Number.isInteger(Number(portArg))) {
@@ -84,10 +91,10 @@ if (kind === 'socketio') {
   nsp.on('connection', (socket) => {
     socket.on('join', (room: unknown, ack: unknown) => {
       if (typeof room === 'string') void socket.join(room);
-      if (typeof ack === 'function') ack({ data: { room } });
+      if (typeof ack === 'function') (ack as (r: unknown) => void)({ data: { room } });
     });
     socket.on('ping', (_payload: unknown, ack: unknown) => {
-      if (typeof ack === 'function') ack({ data: { ok: true } });
+      if (typeof ack === 'function') (ack as (r: unknown) => void)({ data: { ok: true } });
     });
   });
   emit = (room, event, data) => nsp.to(room).emit(event, data);
@@ -102,7 +109,7 @@ if (kind === 'socketio') {
     ws.on('message', (raw) => {
       let msg: { t?: unknown; id?: unknown; room?: unknown };
       try {
-        msg = JSON.parse(String(raw)) as typeof msg;
+        msg = JSON.parse(rawText(raw)) as typeof msg;
       } catch {
         return;
       }

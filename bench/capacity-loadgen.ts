@@ -14,7 +14,13 @@
  * re-join their room and (product) resync from a watermark with `deliveries:sync`.
  */
 import { io as ioc, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import WebSocket from 'ws';
+import WebSocket, { type RawData } from 'ws';
+
+function rawText(raw: RawData): string {
+  if (Buffer.isBuffer(raw)) return raw.toString('utf8');
+  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
+  return Buffer.from(raw).toString('utf8');
+}
 
 export type ClientKind = 'product' | 'socketio' | 'ws';
 
@@ -98,7 +104,7 @@ function connect(c: Client, resync: boolean): Promise<void> {
         ws.send(JSON.stringify({ t: 'join', room: c.room, id }));
       });
       ws.on('message', (raw) => {
-        const m = JSON.parse(String(raw)) as { t: string; id?: number; data?: { title?: unknown } };
+        const m = JSON.parse(rawText(raw)) as { t: string; id?: number; data?: { title?: unknown } };
         if (m.t === 'ack' && m.id !== undefined) {
           const p = c.pending.get(m.id);
           c.pending.delete(m.id);

@@ -280,13 +280,13 @@ async function startProduct(o: ProductOptions): Promise<Target> {
       }
       return worst;
     },
-    async killFirst() {
+    killFirst() {
       const s = servers[0]!;
       if (o.mode === 'cluster' && multi) {
         // One worker (the primary forks a replacement after its back-off; clients return to the port).
         const worker = processTree(s.pid)[1];
         if (worker !== undefined) process.kill(worker, 'SIGKILL');
-        return;
+        return Promise.resolve();
       }
       killed.add(0);
       for (const pid of processTree(s.pid).reverse()) {
@@ -296,8 +296,9 @@ async function startProduct(o: ProductOptions): Promise<Target> {
           // already gone
         }
       }
+      return Promise.resolve();
     },
-    stop: async () => undefined, // the cleanup stops the servers and drops the database
+    stop: () => Promise.resolve(), // the cleanup stops the servers and drops the database
   };
 }
 
@@ -318,7 +319,7 @@ class Loadgen {
     });
   }
 
-  static async start(cpu: number | null, cleanup: Cleanup): Promise<Loadgen> {
+  static start(cpu: number | null, cleanup: Cleanup): Loadgen {
     const [cmd, args] = withOpenFiles(true, pinArgs(cpu, process.execPath, ['--import', 'tsx', 'bench/capacity-loadgen.ts']));
     const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     cleanup.add('stop load generator', () => stopChild(child, 3000));
@@ -418,7 +419,7 @@ async function acksAll(gens: Loadgen[], durationMs: number, perSecond: number, a
 async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: number | null, cleanup: Cleanup) {
   const gensNeeded = Math.max(1, Math.ceil(p.max / p.perLoadgen));
   const gens: Loadgen[] = [];
-  for (let i = 0; i < gensNeeded; i++) gens.push(await Loadgen.start(loadCpu, cleanup));
+  for (let i = 0; i < gensNeeded; i++) gens.push(Loadgen.start(loadCpu, cleanup));
   const rss = () => sumOf(target.pids().map((pid) => readRssMb(pid) ?? 0));
   const cpuMs = () => sumOf(target.pids().map((pid) => readCpuMs(pid) ?? 0));
   await sleep(2000); // start-up garbage settles before the idle reading
@@ -661,7 +662,7 @@ export const capacity: Benchmark = {
         const target =
           t === 'socketio' || t === 'ws'
             ? await startBaseline(t, serverCpu, cleanup)
-            : await startProduct({ workers: t === 'product-1' ? 1 : workers, mode, cpu: serverCpu, adminUrl: ctx.adminUrl, usersPerCenter, log: ctx.log, cleanup, redisPort });
+            : await startProduct({ workers: t === 'product-1' ? 1 : workers, mode, cpu: serverCpu, adminUrl: ctx.adminUrl, usersPerCenter, log: (m) => ctx.log(m), cleanup, redisPort });
         described.push({ name: target.name, describe: target.describe });
         results.push(await runTarget(ctx, target, p, loadCpu, cleanup));
         await target.stop();
