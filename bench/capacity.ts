@@ -657,6 +657,10 @@ export const capacity: Benchmark = {
         continue;
       }
       const cleanup = new Cleanup();
+      // Also on an aborted run (time budget, Ctrl-C): the runner's cleanup runs this target's.
+      ctx.cleanup.add(`capacity ${t}`, async () => {
+        await cleanup.run();
+      });
       try {
         ctx.log(`capacity: starting ${t}`);
         const target =

@@ -437,7 +437,13 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
   const deadline = Date.now() + (opts.startTimeoutMs ?? 90_000);
   const output = () => [...lines];
   // Health answers once the database is migrated and seeded and the port listens.
-  await waitFor('healthy', deadline, child, output, async () => (await fetch(`${url}/api/health`)).status === 200);
+  // Each probe on a fresh connection with a timeout: a connection accepted before the server
+  // (or a cluster's workers) can answer must not hold the wait forever.
+  await waitFor('healthy', deadline, child, output, async () => {
+    const res = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(5000), headers: { connection: 'close' } });
+    await res.arrayBuffer();
+    return res.status === 200;
+  });
   // Page requests wait for Next.js to prepare; any answer means it is ready (nothing else warms up during the run).
   await waitFor('ready for pages', deadline, child, output, async () => {
     const res = await fetch(`${url}/bench-ready-probe`, { signal: AbortSignal.timeout(30_000) });

@@ -15,11 +15,12 @@
 import os from 'node:os';
 import { assignDialog } from './assign-dialog';
 import { capacity } from './capacity';
+import { liveList } from './live-list';
 import { publishLatency } from './publish-latency';
 import { allowedCpus, Cleanup, hasTaskset, parseArgs, pinSelf, startServer, UsageError, type OptionSpec, type ParsedArgs, type ServerHandle } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
 
-const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog, capacity];
+const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog, liveList, capacity];
 
 const RUNNER_OPTIONS: OptionSpec[] = [
   { name: 'only', description: 'comma-separated benchmark names to run', defaultText: 'all' },
@@ -141,6 +142,7 @@ async function main(): Promise<number> {
     adminUrl,
     deadline: started + (budgetS - 20) * 1000,
     cpus: { server: serverCpu, bench: benchCpu },
+    cleanup,
     server() {
       serverStart ??= startServer({ cleanup, log, cpu: serverCpu, adminUrl });
       return serverStart;

@@ -33,6 +33,11 @@ import { UserChip } from './UserChip';
 type Selection = number | 'all';
 type Tab = 'detail' | 'riders' | 'chat';
 
+/** `?list=all`: the list renders every row (a diagnostic mode the live-list benchmark measures). */
+function readRenderAll(): boolean {
+  return new URLSearchParams(window.location.search).get('list') === 'all';
+}
+
 function readCenterFromUrl(): Selection | null {
   const raw = new URLSearchParams(window.location.search).get('center');
   if (raw === 'all') return 'all';
@@ -61,6 +66,7 @@ export function Dashboard() {
   useSocketLifetime(socket);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [now, setNow] = useState(() => Date.now());
+  const [renderAll] = useState(() => typeof window !== 'undefined' && readRenderAll());
   const searchRef = useRef<HTMLInputElement>(null);
   const syncError = useDeliveries((s) => s.sync.error);
 
@@ -268,7 +274,7 @@ export function Dashboard() {
       <div className="workspace">
         <main className="main">
           <h2 className="sr-only">{center ? `${center.name} deliveries` : 'All centers’ deliveries'}</h2>
-          <DeliveryList rows={visible} selectedSeq={selectedSeq} lateAfterMinutes={settings.lateAfterMinutes} now={now} onSelect={onSelect} onAssign={onAssign} />
+          <DeliveryList rows={visible} selectedSeq={selectedSeq} lateAfterMinutes={settings.lateAfterMinutes} now={now} onSelect={onSelect} onAssign={onAssign} renderAll={renderAll} />
           <p className="list-foot" data-testid="row-total">
             {visible.length} of {total} deliveries · late after {settings.lateAfterMinutes} min
           </p>
