@@ -6,6 +6,7 @@ import {
   isActive,
   isCarried,
   isLate,
+  LIST_WINDOW_HOURS,
   type Center,
   type ClientSettings,
   type DeliveryRow,
@@ -71,9 +72,14 @@ export function Dashboard() {
   const syncError = useDeliveries((s) => s.sync.error);
 
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 30_000);
+    const t = setInterval(() => {
+      const at = Date.now();
+      // Rows that left the day's window are dropped, so a tab open for days stays bounded.
+      store.getState().prune(at - LIST_WINDOW_HOURS * 3_600_000);
+      setNow(at);
+    }, 30_000);
     return () => clearInterval(t);
-  }, []);
+  }, [store]);
 
   // The centers this user may see; a refused session goes back to sign-in.
   useEffect(() => {
@@ -134,8 +140,12 @@ export function Dashboard() {
   const ridersView = useStore(ridersStore, (s) => s.view);
 
   const { visible, counts, lateCount, loadByRider, activeRows } = useMemo(() => {
-    const all = [...rowsView.rows.values()].filter((r) => selection === 'all' || r.centerId === selection);
-    all.sort((a, b) => b.deliverySeq - a.deliverySeq);
+    // Newest first; the store keeps the order and re-sorts only when rows come or go.
+    const all: DeliveryRow[] = [];
+    for (const seq of rowsView.order) {
+      const r = rowsView.rows.get(seq);
+      if (r && (selection === 'all' || r.centerId === selection)) all.push(r);
+    }
     const load = new Map<number, number>();
     const active: DeliveryRow[] = [];
     let late = 0;

@@ -1,5 +1,6 @@
 import {
   CARRIED_STATUSES,
+  LIST_WINDOW_HOURS,
   ORDER_STATUS_BY_DELIVERY,
   type DeliveryRow,
   DeliveryStatus,
@@ -86,7 +87,7 @@ const isUniqueViolation = (err: unknown) => err instanceof Prisma.PrismaClientKn
 export function createDeliveriesService(deps: DeliveriesServiceDeps) {
   const { db, notifier } = deps;
   const now = deps.now ?? (() => new Date());
-  const windowMs = (deps.listWindowHours ?? 24) * 3_600_000;
+  const windowMs = (deps.listWindowHours ?? LIST_WINDOW_HOURS) * 3_600_000;
 
   /** Recompute a rider's status from their active deliveries; returns the row if it changed. */
   async function refreshRider(tx: Tx, riderId: number): Promise<RiderRow | null> {
