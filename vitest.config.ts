@@ -23,7 +23,15 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'chaos', include: ['tests/chaos/**/*.test.ts'], environment: 'node', testTimeout: 240_000, hookTimeout: 120_000 },
+        test: {
+          name: 'chaos',
+          include: ['tests/chaos/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 240_000,
+          hookTimeout: 120_000,
+          // Each file runs a cluster or a loaded server: one at a time on two cores.
+          fileParallelism: false,
+        },
       },
     ],
   },

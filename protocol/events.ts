@@ -94,6 +94,28 @@ export const SERVER_EVENT_CATALOGUE = {
   '/monitor': { 'notice:posted': noticeSchema },
 } as const satisfies Record<NamespaceName, Record<string, z.ZodType>>;
 
+/**
+ * Events the HTTP publish API may carry, per namespace. Rows (deliveries, riders, orders, chat
+ * messages) are never publishable: they come only from committed changes, so a key cannot forge
+ * a row that wins the merge on every screen. Integrators publish notices, or call the domain
+ * endpoints (orders) whose changes the server then emits itself.
+ */
+export const PUBLISHABLE_EVENTS = {
+  '/dispatch': ['notice:posted'],
+  '/chat': ['notice:posted'],
+  '/callcenter': ['notice:posted'],
+  '/monitor': ['notice:posted'],
+} as const satisfies { [N in NamespaceName]: readonly (keyof (typeof SERVER_EVENT_CATALOGUE)[N])[] };
+
+/** Whether a key may publish `event` on `namespace` (only catalogued, non-row events). */
+export function isPublishable(namespace: NamespaceName, event: string): boolean {
+  return (PUBLISHABLE_EVENTS[namespace] as readonly string[]).includes(event);
+}
+
+/** What an API key may do; set when the key is created, checked on every route that takes keys. */
+export const API_KEY_SCOPES = ['publish:notices', 'orders:create', 'orders:cancel'] as const;
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+
 type DeliveryEvents = { [E in DeliveryEventName]: (row: DeliveryRow) => void };
 /** What every namespace sends: the greeting after the handshake, and notices. */
 export interface Hello {

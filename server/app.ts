@@ -2,19 +2,23 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
-import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { createAdapter as createClusterAdapter } from '@socket.io/cluster-adapter';
+import { createStreamsAdapter } from './realtime/streams-adapter';
 import { Server as IoServer } from 'socket.io';
-import { NAMESPACES } from '../protocol';
+import { z } from 'zod';
+import { NAMESPACES, rooms } from '../protocol';
+import { createApiKeyVerifier } from './auth/apikeys';
 import { createAuthService } from './auth/auth.service';
 import { registerAuthRoutes } from './auth/auth.routes';
-import { policy } from './auth/policy';
-import { createTokenSigner } from './auth/tokens';
+import { createRevocations } from './auth/revocations';
+import { createTokenSigner, TOKEN_TTL_SECONDS } from './auth/tokens';
 import { createCentersService } from './centers/centers.service';
 import { createChatService } from './chat/chat.service';
 import type { Db } from './db/database';
 import { registerDeliveryRoutes } from './deliveries/deliveries.routes';
 import { createDeliveriesService } from './deliveries/deliveries.service';
+import { applyHeaders, securityHeaders } from './http/headers';
+import { clientIp, originAllowed } from './http/origin';
 import { createRateLimit } from './http/rate-limit';
 import { createRouter, sendJson } from './http/router';
 import type { Logger } from './logger';
@@ -23,7 +27,7 @@ import { registerOrderRoutes } from './orders/orders.routes';
 import { createOrdersService } from './orders/orders.service';
 import { registerPublishRoutes } from './publish/publish.routes';
 import { createPublishService } from './publish/publish.service';
-import { secureNamespace } from './realtime/auth.middleware';
+import { secureNamespace, sessionRoom } from './realtime/auth.middleware';
 import { registerCallcenterHandlers } from './realtime/callcenter.handlers';
 import { registerChatHandlers } from './realtime/chat.handlers';
 import { registerDispatchHandlers } from './realtime/dispatch.handlers';
@@ -83,7 +87,25 @@ export interface AppDeps {
   /** Requests per API key per second on the publish and order APIs. */
   apiRatePerSecond?: number;
   secureCookies?: boolean;
+  /**
+   * Browser origins allowed to use the API with the session cookie and to open sockets
+   * (PUBLIC_URL + ALLOWED_ORIGINS). Empty: same-origin only (the request's own Host).
+   */
+  allowedOrigins?: readonly string[];
+  /** Proxies in front of this server whose X-Forwarded-For is believed (0: none). */
+  trustProxy?: number;
+  /** Concurrent Socket.IO connections one client address may hold (0: no limit). */
+  maxConnectionsPerIp?: number;
+  /** Life of one session token (renewed while the session lives). */
+  tokenTtlSeconds?: number;
+  /** Development mode (looser CSP for React's dev tools). */
+  dev?: boolean;
+  /** Commands one socket may send per second (default 30). */
+  commandsPerSecond?: number;
 }
+
+/** How long a dropped client's session is kept for connection state recovery. */
+const RECOVERY_WINDOW_MS = 2 * 60_000;
 
 export type Application = ReturnType<typeof createApplication>;
 
@@ -95,10 +117,20 @@ export type Application = ReturnType<typeof createApplication>;
 export function createApplication(deps: AppDeps) {
   const { db, logger } = deps;
   const metrics = createMetrics();
-  const router = createRouter(logger);
+  const origins = { allowed: deps.allowedOrigins ?? [] };
+  const trustProxy = deps.trustProxy ?? 0;
+  const router = createRouter(logger, origins);
+  const headers = securityHeaders(deps.dev ?? false);
 
   const httpServer = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    applyHeaders(res, headers);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      sendJson(res, 400, { error: { code: 'bad_request', message: 'Malformed request URL' } });
+      return;
+    }
     if (url.pathname.startsWith('/api/')) {
       void router.handle(req, res, url).then((handled) => {
         if (!handled) sendJson(res, 404, { error: { code: 'not_found', message: `No route ${url.pathname}` } });
@@ -128,12 +160,34 @@ export function createApplication(deps: AppDeps) {
     maxHttpBufferSize: 100_000,
     // First layer against lost events: a client back within 2 minutes gets what it missed. The
     // auth middleware still runs on a recovered connection, so an expired token is refused.
-    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: false },
+    connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: false },
+    // Browsers send Origin: only allowed origins may open a socket with the user's cookie. Native
+    // clients send none and authenticate with `auth.token` or the cookie header. One client
+    // address holds at most `maxConnectionsPerIp` connections.
+    allowRequest: (req, cb) => {
+      const origin = req.headers.origin;
+      if (origin !== undefined && !originAllowed(req, origin, origins)) return cb('Origin not allowed', false);
+      const max = deps.maxConnectionsPerIp ?? 0;
+      if (max > 0 && (connectionsByIp.get(clientIp(req, trustProxy)) ?? 0) >= max) return cb('Too many connections from this address', false);
+      cb(null, true);
+    },
   });
+  const connectionsByIp = new Map<string, number>();
+  io.engine.on('connection', (raw: { request: IncomingMessage; once(event: 'close', fn: () => void): void }) => {
+    const ip = clientIp(raw.request, trustProxy);
+    connectionsByIp.set(ip, (connectionsByIp.get(ip) ?? 0) + 1);
+    raw.once('close', () => {
+      const n = (connectionsByIp.get(ip) ?? 1) - 1;
+      if (n <= 0) connectionsByIp.delete(ip);
+      else connectionsByIp.set(ip, n);
+    });
+  });
+  /** The in-memory adapter's class: any other adapter (Redis, cluster) reaches other nodes. */
+  const singleNodeAdapter = io.of('/').adapter.constructor;
   const stream = deps.redisStream ?? 'dd:events';
   const nodeId = deps.nodeId ?? `${os.hostname()}:${process.pid}`;
   if (deps.redis) {
-    io.adapter(createAdapter(deps.redis, { streamName: stream, sessionKeyPrefix: `${stream}:session:`, maxLen: 100_000 }));
+    io.adapter(createStreamsAdapter(deps.redis, { streamName: stream, sessionKeyPrefix: `${stream}:session:`, sessionTtlMs: RECOVERY_WINDOW_MS, maxLen: 100_000 }, logger));
   } else if (deps.clusterWorker) {
     // No session store across workers in this adapter: a reconnect to another worker resyncs from
     // its watermark instead of recovering (README, "Scaling out").
@@ -148,7 +202,52 @@ export function createApplication(deps: AppDeps) {
   } as unknown as Namespaces;
 
   const publisher = createPublisher(ns, metrics, deps.lossInjector);
-  const auth = createAuthService(db, createTokenSigner(deps.sessionSecret));
+  const nsList = [ns.dispatch, ns.chat, ns.callcenter, ns.monitor];
+  const tokenTtl = deps.tokenTtlSeconds ?? TOKEN_TTL_SECONDS;
+  const revocations = createRevocations(tokenTtl);
+  /** This node's sockets of ended sessions go at once (every node runs this for its own). */
+  const endLocalSessions = (sids: string[]) => {
+    for (const n of nsList) n.in(sids.map(sessionRoom)).local.disconnectSockets(true);
+  };
+  /** This node's sockets of a changed user reconnect, and are authorized again with fresh claims. */
+  const refreshLocalUser = (userId: number) => {
+    for (const n of nsList) n.in(rooms.user(userId)).local.disconnectSockets(true);
+  };
+  // Other nodes tell us through the adapter (Redis in a cluster); we tell them the same way.
+  const revokedMessage = z.object({ sids: z.array(z.string().min(1).max(100)).max(10_000) });
+  const staleMessage = z.object({ userId: z.number().int().positive(), atMs: z.number() });
+  io.on('auth:revoked', (msg: unknown) => {
+    const m = revokedMessage.safeParse(msg);
+    if (!m.success) return;
+    for (const sid of m.data.sids) revocations.revokeSession(sid);
+    endLocalSessions(m.data.sids);
+  });
+  io.on('auth:stale', (msg: unknown) => {
+    const m = staleMessage.safeParse(msg);
+    if (!m.success) return;
+    revocations.markUserStale(m.data.userId, m.data.atMs);
+    refreshLocalUser(m.data.userId);
+  });
+  /** Tell the other nodes (only a cluster adapter has any; the in-memory one would just warn). */
+  const tellOtherNodes = (event: string, msg: unknown) => {
+    if (io.of('/').adapter.constructor !== singleNodeAdapter) io.serverSideEmit(event, msg);
+  };
+  const auth = createAuthService({
+    db,
+    signer: createTokenSigner(deps.sessionSecret, tokenTtl),
+    revocations,
+    events: {
+      sessionsRevoked(_userId, sids) {
+        endLocalSessions(sids);
+        tellOtherNodes('auth:revoked', { sids });
+      },
+      userChanged(userId, atMs) {
+        refreshLocalUser(userId);
+        tellOtherNodes('auth:stale', { userId, atMs });
+      },
+    },
+  });
+  const keys = createApiKeyVerifier(db, logger);
   const centers = createCentersService(db);
   const deliveries = createDeliveriesService({
     db,
@@ -160,13 +259,14 @@ export function createApplication(deps: AppDeps) {
   const chat = createChatService(db, (msg) => publisher.notifier.chatMessage(msg));
   const orders = createOrdersService(db);
   const publish = createPublishService(db, publisher);
-  const services = { auth, centers, deliveries, riders, chat, orders, publish };
+  const services = { auth, centers, deliveries, riders, chat, orders, publish, keys };
 
   const commandDeps = { logger, metrics };
-  secureNamespace(ns.dispatch, NAMESPACES.dispatch, { auth, metrics });
-  secureNamespace(ns.chat, NAMESPACES.chat, { auth, metrics });
-  secureNamespace(ns.callcenter, NAMESPACES.callcenter, { auth, metrics });
-  secureNamespace(ns.monitor, NAMESPACES.monitor, { auth, metrics }, policy.monitor);
+  const secure = { auth, metrics, ...(deps.commandsPerSecond ? { commandsPerSecond: deps.commandsPerSecond } : {}) };
+  secureNamespace(ns.dispatch, NAMESPACES.dispatch, secure);
+  secureNamespace(ns.chat, NAMESPACES.chat, secure);
+  secureNamespace(ns.callcenter, NAMESPACES.callcenter, secure);
+  secureNamespace(ns.monitor, NAMESPACES.monitor, secure);
   registerDispatchHandlers(ns.dispatch, { ...commandDeps, centers, deliveries, riders });
   registerChatHandlers(ns.chat, { ...commandDeps, chat });
   registerCallcenterHandlers(ns.callcenter, { ...commandDeps, orders });
@@ -227,24 +327,28 @@ export function createApplication(deps: AppDeps) {
       snapshotIntervalMs,
     }),
   );
-  registerAuthRoutes(router, { auth, loginLimit, secureCookies: deps.secureCookies ?? false });
-  registerDeliveryRoutes(router, { auth, centers, deliveries });
-  registerRiderRoutes(router, { auth, riders });
-  registerOrderRoutes(router, { db, auth, orders, deliveries, apiLimit });
-  registerPublishRoutes(router, { db, publish, apiLimit, metrics });
+  const session = { auth, secureCookies: deps.secureCookies ?? false };
+  registerAuthRoutes(router, { ...session, loginLimit, clientIp: (ctx) => clientIp(ctx.req, trustProxy) });
+  registerDeliveryRoutes(router, { session, centers, deliveries });
+  registerRiderRoutes(router, { session, riders });
+  registerOrderRoutes(router, { session, keys, orders, deliveries, apiLimit });
+  registerPublishRoutes(router, { keys, publish, apiLimit, metrics });
 
   let closing: Promise<void> | undefined;
   return {
     httpServer,
     io,
     ns,
+    routes: router.list,
     services,
     metrics,
     snapshot,
     leadership,
     nodeId,
     /** Listen on a port (0 picks a free one); resolves with the bound port. */
-    listen(port: number, host?: string): Promise<number> {
+    async listen(port: number, host?: string): Promise<number> {
+      // Sessions ended or changed recently must be refused by this node from its first request.
+      await revocations.load(db);
       return new Promise((resolve, reject) => {
         const onError = (err: Error) => reject(err);
         httpServer.once('error', onError);
@@ -258,6 +362,7 @@ export function createApplication(deps: AppDeps) {
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         stopMonitor();
+        revocations.stop();
         void snapshot.stop();
         void retention.stop();
         redisWatch?.stop();

@@ -28,6 +28,19 @@ const postgresUrl = z
     }
   }, 'must be a postgresql://user@host:port/database URL');
 
+/** An origin (scheme://host[:port]) as browsers send it; PUBLIC_URL may carry a path, which is dropped. */
+const origin = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.host !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s)://host[:port] origin')
+  .transform((v) => new URL(v).origin);
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -40,9 +53,11 @@ const envSchema = z.object({
     .optional(),
   /** off: a push/API-only node (no Next.js pages), e.g. extra real-time servers behind a balancer. */
   SERVE_PAGES: onOff.default(true),
-  DEMO_SEED: onOff.default(true),
+  /** Demo accounts and data; default on only with the embedded database (see loadConfig). */
+  DEMO_SEED: onOff.optional(),
   DEMO_PASSWORD: z.string().min(1).default('demo'),
-  SIMULATOR: onOff.default(true),
+  /** The traffic simulator; default on only with the embedded database. */
+  SIMULATOR: onOff.optional(),
   /** Simulated new orders per minute across all centers. */
   SIMULATOR_ORDERS_PER_MIN: z.coerce.number().min(0).max(100000).default(60),
   /** Simulator tick: every tick advances some deliveries through their lifecycle. */
@@ -56,6 +71,20 @@ const envSchema = z.object({
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   COOKIE_SECURE: onOff.default(false),
   API_RATE_PER_SEC: z.coerce.number().int().min(1).max(100000).default(50),
+  /** The address users open, e.g. https://dispatch.example.com: an allowed browser origin. */
+  PUBLIC_URL: origin.optional(),
+  /** More allowed browser origins, comma-separated. */
+  ALLOWED_ORIGINS: z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(origin))
+    .optional(),
+  /** Proxies in front whose X-Forwarded-For is believed: off, or how many (1-10). */
+  TRUST_PROXY: z
+    .union([z.enum(['off', 'false', '0']).transform(() => 0), z.coerce.number().int().min(1).max(10)])
+    .default(0),
+  /** Concurrent Socket.IO connections per client address (0: unlimited). */
+  MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(1_000_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Worker processes on this machine (node:cluster); default: one per core with DATABASE_URL, else 1. */
   WORKERS: z.coerce.number().int().min(1).max(256).optional(),
@@ -88,6 +117,10 @@ export interface Config {
   sessionSecret: string | undefined;
   secureCookies: boolean;
   apiRatePerSecond: number;
+  /** Browser origins allowed besides none (same-origin is always allowed when this is empty). */
+  allowedOrigins: string[];
+  trustProxy: number;
+  maxConnectionsPerIp: number;
   /** Worker processes on this machine; 1 runs the server in this process (no primary). */
   workers: number;
   jobLeaseMs: number;
@@ -119,14 +152,19 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     dataDir: path.resolve(e.DATA_DIR),
     redisUrl: e.REDIS_URL,
     servePages: e.SERVE_PAGES,
-    demo: { seed: e.DEMO_SEED, password: e.DEMO_PASSWORD },
-    simulator: { enabled: e.SIMULATOR, ordersPerMinute: e.SIMULATOR_ORDERS_PER_MIN, tickMs: e.SIMULATOR_TICK_MS, pace: e.SIMULATOR_PACE },
+    // With a real database nothing is seeded or simulated unless asked for: no known password
+    // on a production database, no fake traffic on every node of a cluster.
+    demo: { seed: e.DEMO_SEED ?? !e.DATABASE_URL, password: e.DEMO_PASSWORD },
+    simulator: { enabled: e.SIMULATOR ?? !e.DATABASE_URL, ordersPerMinute: e.SIMULATOR_ORDERS_PER_MIN, tickMs: e.SIMULATOR_TICK_MS, pace: e.SIMULATOR_PACE },
     snapshotIntervalMs: e.SNAPSHOT_INTERVAL_MS,
     lateAfterMinutes: e.LATE_AFTER_MIN,
     logLevel: e.LOG_LEVEL,
     sessionSecret: e.SESSION_SECRET,
     secureCookies: e.COOKIE_SECURE,
     apiRatePerSecond: e.API_RATE_PER_SEC,
+    allowedOrigins: [...new Set([...(e.PUBLIC_URL ? [e.PUBLIC_URL] : []), ...(e.ALLOWED_ORIGINS ?? [])])],
+    trustProxy: e.TRUST_PROXY,
+    maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     workers: e.WORKERS ?? (e.DATABASE_URL ? os.availableParallelism() : 1),
     jobLeaseMs: e.JOB_LEASE_MS,
     redisPrefix: e.REDIS_PREFIX,

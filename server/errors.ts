@@ -34,11 +34,32 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   unavailable: 503,
 };
 
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'P1001', 'P1002', 'P1017', 'P2024']);
+const UNREACHABLE_TEXT = /connection terminated|timeout exceeded when trying to connect|can't reach database|server has closed the connection|connection (refused|reset|closed)|query read timeout/i;
+
 /**
- * Map any thrown value to what a client may see. AppErrors pass through; anything else is
- * reported as a generic internal error (the caller logs the original).
+ * Whether an error means the database could not be reached (refused, cut, timed out), looking
+ * through the causes that Prisma and its driver adapter wrap around the driver's error.
+ */
+export function isDatabaseUnreachable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 6; depth++) {
+    const { code, message, cause } = e as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
+    if (typeof message === 'string' && UNREACHABLE_TEXT.test(message)) return true;
+    e = cause;
+  }
+  return false;
+}
+
+/**
+ * Map any thrown value to what a client may see. AppErrors pass through; an unreachable database
+ * is `unavailable` (try again shortly); anything else is reported as a generic internal error
+ * (the caller logs the original).
  */
 export function toErrorBody(err: unknown): ErrorBody {
+  if (!(err instanceof AppError) && isDatabaseUnreachable(err)) {
+    return { code: 'unavailable', message: 'The database cannot be reached just now. Try again shortly.' };
+  }
   if (err instanceof AppError) {
     return err.details === undefined
       ? { code: err.code, message: err.message }

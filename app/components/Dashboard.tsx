@@ -94,9 +94,16 @@ export function Dashboard() {
     const onConnectError = (err: Error) => {
       if (err.message === 'unauthorized') window.location.replace('/login');
     };
+    // The server ends sockets on purpose when the session ends or the user's rights change:
+    // connect again, to be authorized afresh (or sent to the login page).
+    const onDisconnect = (reason: string) => {
+      if (reason === 'io server disconnect') socket.connect();
+    };
     socket.on('connect_error', onConnectError);
+    socket.on('disconnect', onDisconnect);
     return () => {
       socket.off('connect_error', onConnectError);
+      socket.off('disconnect', onDisconnect);
     };
   }, [user, socket]);
 

@@ -1,12 +1,12 @@
 'use client';
 import { useState, type FormEvent } from 'react';
 import type { ErrorBody, SessionUser } from '@/protocol';
+import { safeNextPath } from '../lib/safe-next';
 import { HOME_BY_ROLE } from '../lib/session';
 
-/** Only same-site paths are followed after sign-in. */
+/** Only paths of this site are followed after sign-in. */
 function safeNext(user: SessionUser): string {
-  const next = new URLSearchParams(window.location.search).get('next');
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : HOME_BY_ROLE[user.role];
+  return safeNextPath(new URLSearchParams(window.location.search).get('next'), window.location.origin) ?? HOME_BY_ROLE[user.role];
 }
 
 export default function LoginPage() {

@@ -12,7 +12,9 @@ export function loadSessionSecret(configured: string | undefined, dataDir: strin
   const file = path.join(dataDir, 'session-secret');
   try {
     return fs.readFileSync(file, 'utf8').trim();
-  } catch {
+  } catch (err) {
+    // Only a missing file means "first start"; an unreadable one is an error, not a new secret.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     fs.mkdirSync(dataDir, { recursive: true });
     const secret = randomBytes(32).toString('base64url');
     fs.writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });

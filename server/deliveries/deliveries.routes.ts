@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import { centerIdSchema, deliverySyncRequestSchema, idSchema, MAX_ID } from '../../protocol';
 import type { SessionUser } from '../../protocol';
-import type { AuthService } from '../auth/auth.service';
-import { policy } from '../auth/policy';
+import { policy, requireVisible } from '../auth/policy';
 import type { CentersService } from '../centers/centers.service';
 import { AppError } from '../errors';
-import { idempotencyKeyOf, requireUser } from '../http/auth';
+import { idempotencyKeyOf, requireUser, type SessionDeps } from '../http/auth';
 import type { RouteContext, Router } from '../http/router';
 import { actorOf, type DeliveriesService } from './deliveries.service';
 
@@ -19,30 +18,31 @@ function seqOf(ctx: RouteContext): number {
 }
 
 /** REST twins of the socket commands, for callers without a socket. */
-export function registerDeliveryRoutes(router: Router, deps: { auth: AuthService; centers: CentersService; deliveries: DeliveriesService }) {
-  const { auth, centers, deliveries } = deps;
+export function registerDeliveryRoutes(router: Router, deps: { session: SessionDeps; centers: CentersService; deliveries: DeliveriesService }) {
+  const { session, centers, deliveries } = deps;
 
   router.get('/api/centers', async (ctx) => {
-    const user = await requireUser(ctx, auth);
+    const user = await requireUser(ctx, session);
     const all = await centers.list();
-    return policy.joinAllCenters(user) ? all : all.filter((c) => user.centerIds.includes(c.id));
+    return all.filter((c) => policy.seeCenter(user, c.id));
   });
 
   router.get('/api/centers/:centerId/deliveries', async (ctx) => {
-    const user = await requireUser(ctx, auth);
+    const user = await requireUser(ctx, session);
     const centerId = centerIdSchema.safeParse(ctx.params.centerId);
     if (!centerId.success) throw new AppError('bad_request', 'centerId must be a positive integer');
     const sinceTx = deliverySyncRequestSchema.shape.sinceTx.safeParse(ctx.query.has('sinceTx') ? Number(ctx.query.get('sinceTx')) : undefined);
     if (!sinceTx.success) throw new AppError('bad_request', 'sinceTx must be a watermark (the asOf of an earlier answer)');
+    requireVisible(policy.seeCenter(user, centerId.data), `Center ${centerId.data}`);
     await centers.get(centerId.data);
-    if (!policy.joinCenter(user, centerId.data)) throw new AppError('forbidden', 'You may not see this center');
     return sinceTx.data !== undefined ? deliveries.changedSince(centerId.data, sinceTx.data) : deliveries.listForCenter(centerId.data);
   });
 
   router.get('/api/deliveries/:seq', async (ctx) => {
-    const user = await requireUser(ctx, auth);
-    const row = await deliveries.get(seqOf(ctx));
-    if (!policy.joinCenter(user, row.centerId) && !policy.riderAction(user, row)) throw new AppError('forbidden', 'You may not see this delivery');
+    const user = await requireUser(ctx, session);
+    const seq = seqOf(ctx);
+    const row = await deliveries.get(seq);
+    requireVisible(policy.seeDelivery(user, row), `Delivery ${seq}`);
     return { delivery: row, timeline: await deliveries.timeline(row.deliverySeq) };
   });
 
@@ -52,7 +52,7 @@ export function registerDeliveryRoutes(router: Router, deps: { auth: AuthService
     run: (seq: number, body: z.infer<S>, user: SessionUser, ctx: RouteContext) => Promise<unknown>,
   ) =>
     router.post(`/api/deliveries/:seq/${path}`, async (ctx) => {
-      const user = await requireUser(ctx, auth); // 401 before anything is read
+      const user = await requireUser(ctx, session); // 401 before anything is read
       const seq = seqOf(ctx);
       const body = await ctx.body(schema);
       return run(seq, body, user, ctx);

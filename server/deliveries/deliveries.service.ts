@@ -11,7 +11,7 @@ import {
   SessionUser,
   watermarkOf,
 } from '../../protocol';
-import { policy } from '../auth/policy';
+import { policy, requireAllowed, requireVisible, type ApiKeyPrincipal } from '../auth/policy';
 import { readConsistent } from '../db/consistent-read';
 import type { Db } from '../db/database';
 import { Prisma } from '../db/generated/client';
@@ -20,14 +20,28 @@ import { toRiderRow } from '../riders/riders.mapper';
 import { toDeliveryRow, toOrderRow } from './deliveries.mapper';
 import { deliveriesRepository as repo, type Tx } from './deliveries.repository';
 
-/** Who is acting: a signed-in user, or a system caller (back-end service, simulator) without one. */
+/**
+ * Who is acting: a signed-in user, a back-end service with an API key (judged by its scopes), or
+ * the server itself (simulator, tests' fixtures) with neither.
+ */
 export interface Actor {
   user?: SessionUser;
+  apiKey?: ApiKeyPrincipal;
   label: string;
 }
 
 export function actorOf(user: SessionUser): Actor {
   return { user, label: `${user.role}:${user.email}` };
+}
+
+export function actorOfKey(apiKey: ApiKeyPrincipal): Actor {
+  return { apiKey, label: `apikey:${apiKey.prefix}` };
+}
+
+/** Stored with an idempotency record: the command it answered, and the answer. */
+interface IdempotentAnswer {
+  fingerprint: string;
+  row: DeliveryRow;
 }
 
 /** Who must hear about a delivery change besides its center. */
@@ -78,9 +92,6 @@ type Transition = {
   note?: string;
 };
 
-function authorize(actor: Actor, allowed: (u: SessionUser) => boolean): void {
-  if (actor.user && !allowed(actor.user)) throw new AppError('forbidden', 'You may not do this here');
-}
 
 const isUniqueViolation = (err: unknown) => err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
 
@@ -112,24 +123,34 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     deliverySeq: number,
     actor: Actor,
     opts: CommandOptions,
-    allowed: (u: SessionUser, current: DeliveryRow) => boolean,
+    /** The command and its parameters: an idempotency key answers only the command it was made for. */
+    command: { name: string; params?: Record<string, unknown> },
+    allowed: { user: (u: SessionUser, current: DeliveryRow) => boolean; apiKey?: (k: ApiKeyPrincipal) => boolean },
     decide: (current: DeliveryRow, tx: Tx) => Promise<Transition> | Transition,
   ): Promise<DeliveryRow> {
     const scope = `delivery:${actor.user ? `user:${actor.user.id}` : actor.label}`;
     const key = opts.idempotencyKey;
+    const fingerprint = JSON.stringify([command.name, deliverySeq, command.params ?? {}]);
     const replayOf = async (tx: Tx): Promise<Outcome | null> => {
       if (!key) return null;
       const prior = await tx.idempotencyRecord.findUnique({ where: { scope_key: { scope, key } } });
-      return prior ? { row: prior.response as unknown as DeliveryRow, riders: [], riderUserIds: [], order: null, replay: true } : null;
+      if (!prior) return null;
+      const answer = prior.response as unknown as IdempotentAnswer;
+      if (answer.fingerprint !== fingerprint) {
+        throw new AppError('conflict', 'This idempotency key was used for a different command');
+      }
+      return { row: answer.row, riders: [], riderUserIds: [], order: null, replay: true };
     };
     const run = () =>
       db.$transaction(async (tx): Promise<Outcome> => {
         const replay = await replayOf(tx);
         if (replay) return replay;
         const current = await repo.findBySeq(tx, deliverySeq);
-        if (!current) throw new AppError('not_found', `Delivery ${deliverySeq} not found`);
+        // Missing and not visible get the same answer: a refusal reveals nothing.
+        if (!current || (actor.user && !policy.seeDelivery(actor.user, current))) throw new AppError('not_found', `Delivery ${deliverySeq} not found`);
         const currentRow = toDeliveryRow(current);
-        if (actor.user && !allowed(actor.user, currentRow)) throw new AppError('forbidden', 'You may not change this delivery');
+        if (actor.user) requireAllowed(allowed.user(actor.user, currentRow), 'You may not change this delivery');
+        if (actor.apiKey) requireAllowed(allowed.apiKey?.(actor.apiKey) ?? false, 'This API key may not change this delivery');
         if (opts.expectedVersion !== undefined && opts.expectedVersion !== current.version) {
           throw new AppError('conflict', 'The delivery changed since you loaded it', { current: currentRow });
         }
@@ -172,7 +193,8 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
         const updated = (await repo.findBySeq(tx, deliverySeq))!;
         const row = toDeliveryRow(updated);
         if (key) {
-          await tx.idempotencyRecord.create({ data: { scope, key, statusCode: 200, response: row } });
+          const answer: IdempotentAnswer = { fingerprint, row };
+          await tx.idempotencyRecord.create({ data: { scope, key, statusCode: 200, response: answer as unknown as Prisma.InputJsonValue } });
         }
         const riderUserIds = [current.rider?.userId, updated.rider?.userId].filter((id): id is number => typeof id === 'number');
         return { row, riders, riderUserIds: [...new Set(riderUserIds)], order, replay: false };
@@ -194,7 +216,12 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     return outcome.row;
   }
 
-  const mayDispatch = (u: SessionUser, cur: DeliveryRow) => policy.dispatch(u, cur.centerId);
+  const mayDispatch = { user: (u: SessionUser, cur: DeliveryRow) => policy.dispatch(u, cur.centerId) };
+  const mayRiderAction = { user: policy.riderAction };
+  const mayCancel = {
+    user: (u: SessionUser, cur: DeliveryRow) => policy.cancel(u, cur.centerId),
+    apiKey: (k: ApiKeyPrincipal) => policy.hasScope(k, 'orders:cancel'),
+  };
 
   return {
     /**
@@ -241,7 +268,10 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
 
     /** A new order and its waiting delivery, in one transaction. */
     async create(input: NewDelivery, actor: Actor): Promise<DeliveryRow> {
-      authorize(actor, (u) => policy.dispatch(u, input.centerId));
+      if (actor.user) requireVisible(policy.seeCenter(actor.user, input.centerId), `Center ${input.centerId}`);
+      if (actor.user || actor.apiKey) {
+        requireAllowed(policy.createOrder(actor.user ? { user: actor.user } : { apiKey: actor.apiKey! }, input.centerId), 'You may not create orders here');
+      }
       const row = await db.$transaction(async (tx) => {
         if (!(await tx.center.findUnique({ where: { id: input.centerId }, select: { id: true } }))) {
           throw new AppError('not_found', `Center ${input.centerId} not found`);
@@ -282,7 +312,7 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     },
 
     assign(deliverySeq: number, riderId: number, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, opts, mayDispatch, async (cur, tx) => {
+      return transition(deliverySeq, actor, opts, { name: 'assign', params: { riderId } }, mayDispatch, async (cur, tx) => {
         const rider = await tx.rider.findUnique({ where: { id: riderId } });
         if (!rider || rider.centerId !== cur.centerId) throw new AppError('bad_request', `Rider ${riderId} does not work for this center`);
         if (rider.status === 'off') throw new AppError('invalid_transition', `${rider.name} is off duty`);
@@ -300,21 +330,21 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     },
 
     pickUp(deliverySeq: number, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, opts, policy.riderAction, (cur) => {
+      return transition(deliverySeq, actor, opts, { name: 'pick_up' }, mayRiderAction, (cur) => {
         if (cur.status !== 'assigned') throw new AppError('invalid_transition', `Cannot pick up a delivery that is ${cur.status}`, { current: cur });
         return { status: 'picked_up', eventType: 'picked_up', data: { status: 'picked_up', pickedUpAt: now() }, riderId: cur.riderId };
       });
     },
 
     deliver(deliverySeq: number, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, opts, policy.riderAction, (cur) => {
+      return transition(deliverySeq, actor, opts, { name: 'deliver' }, mayRiderAction, (cur) => {
         if (cur.status !== 'picked_up') throw new AppError('invalid_transition', `Cannot deliver a delivery that is ${cur.status}`, { current: cur });
         return { status: 'delivered', eventType: 'delivered', data: { status: 'delivered', deliveredAt: now() }, riderId: cur.riderId };
       });
     },
 
     cancel(deliverySeq: number, reason: string, actor: Actor, opts: CommandOptions = {}): Promise<DeliveryRow> {
-      return transition(deliverySeq, actor, opts, (u, cur) => policy.cancel(u, cur.centerId), (cur) => {
+      return transition(deliverySeq, actor, opts, { name: 'cancel', params: { reason } }, mayCancel, (cur) => {
         if (cur.status === 'delivered' || cur.status === 'cancelled') {
           throw new AppError('invalid_transition', `Cannot cancel a delivery that is ${cur.status}`, { current: cur });
         }

@@ -1,7 +1,8 @@
 import { SESSION_COOKIE, type SessionUser } from '../../protocol';
-import { readCookie, type AuthService } from '../auth/auth.service';
-import { verifyApiKey, type ApiKeyInfo } from '../auth/apikeys';
-import type { Db } from '../db/database';
+import type { ApiKeyVerifier } from '../auth/apikeys';
+import { readCookie, type Authenticated, type AuthService } from '../auth/auth.service';
+import type { ApiKeyPrincipal, Principal } from '../auth/policy';
+import { SESSION_TTL_SECONDS } from '../auth/tokens';
 import { AppError } from '../errors';
 import type { RouteContext } from './router';
 
@@ -10,30 +11,46 @@ function bearer(ctx: RouteContext): string | undefined {
   return h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
 }
 
-/** The signed-in user from the session cookie or a Bearer user token; 401 otherwise. */
-export async function requireUser(ctx: RouteContext, auth: AuthService): Promise<SessionUser> {
-  const token = bearer(ctx) ?? readCookie(ctx.req.headers.cookie, SESSION_COOKIE);
-  const user = await auth.authenticate(token);
-  if (!user) throw new AppError('unauthorized', 'Sign in or send a valid Bearer token');
-  return user;
+/** The session cookie, the same everywhere it is set. */
+export function sessionCookie(value: string, maxAgeSeconds: number, secure: boolean): string {
+  return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
+}
+
+export interface SessionDeps {
+  auth: AuthService;
+  secureCookies: boolean;
+}
+
+/**
+ * The signed-in caller from a Bearer user token or the session cookie; 401 otherwise. A cookie
+ * whose token was renewed (expired, or the user changed) gets the next token in a new cookie:
+ * browsers slide along without noticing. Bearer callers renew through POST /api/auth/renew.
+ */
+export async function requireSession(ctx: RouteContext, deps: SessionDeps): Promise<Authenticated> {
+  const fromHeader = bearer(ctx);
+  const token = fromHeader ?? readCookie(ctx.req.headers.cookie, SESSION_COOKIE);
+  const session = await deps.auth.authenticate(token);
+  if (!session) throw new AppError('unauthorized', 'Sign in or send a valid Bearer token');
+  if (session.renewed && !fromHeader) ctx.setHeader('set-cookie', sessionCookie(session.renewed, SESSION_TTL_SECONDS, deps.secureCookies));
+  return session;
+}
+
+export async function requireUser(ctx: RouteContext, deps: SessionDeps): Promise<SessionUser> {
+  return (await requireSession(ctx, deps)).user;
 }
 
 /** The calling service from `Authorization: Bearer <api key>`; 401 otherwise. */
-export async function requireApiKey(ctx: RouteContext, db: Db): Promise<ApiKeyInfo> {
-  const key = await verifyApiKey(db, bearer(ctx));
+export async function requireApiKey(ctx: RouteContext, keys: ApiKeyVerifier): Promise<ApiKeyPrincipal> {
+  const key = await keys.verify(bearer(ctx));
   if (!key) throw new AppError('unauthorized', 'Send a valid API key as Authorization: Bearer <key>');
   return key;
 }
 
 /** Either a service with an API key or a signed-in user. */
-export async function requireCaller(
-  ctx: RouteContext,
-  db: Db,
-  auth: AuthService,
-): Promise<{ apiKey: ApiKeyInfo; user?: undefined } | { user: SessionUser; apiKey?: undefined }> {
+export async function requireCaller(ctx: RouteContext, keys: ApiKeyVerifier, session: SessionDeps): Promise<Principal> {
   const token = bearer(ctx);
-  if (token?.startsWith('ddk_')) return { apiKey: await requireApiKey(ctx, db) };
-  return { user: await requireUser(ctx, auth) };
+  if (token?.startsWith('ddk_')) return { apiKey: await requireApiKey(ctx, keys) };
+  return { user: await requireUser(ctx, session) };
 }
 
 export function idempotencyKeyOf(ctx: RouteContext): string | undefined {

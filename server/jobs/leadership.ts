@@ -112,8 +112,8 @@ export function createRedisLeadership(opts: RedisLeadershipOptions): Leadership 
   }
 
   return {
-    isLeader: state.get,
-    onChange: state.onChange,
+    isLeader: () => state.get(),
+    onChange: (l) => state.onChange(l),
     start() {
       if (timer) return;
       timer = setInterval(() => void round(), every);
@@ -148,8 +148,8 @@ export function createPrimaryAssignedLeadership(logger: Logger): Leadership {
     if (isLeaderMessage(m)) state.set(m.leader);
   };
   return {
-    isLeader: state.get,
-    onChange: state.onChange,
+    isLeader: () => state.get(),
+    onChange: (l) => state.onChange(l),
     start() {
       process.on('message', onMessage);
     },

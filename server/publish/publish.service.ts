@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { SERVER_EVENT_CATALOGUE, type PublishRequest } from '../../protocol';
+import { isPublishable, PUBLISHABLE_EVENTS, SERVER_EVENT_CATALOGUE, type PublishRequest } from '../../protocol';
 import type { Db } from '../db/database';
 import { Prisma } from '../db/generated/client';
 import { AppError } from '../errors';
@@ -14,8 +14,8 @@ export interface PublishResult {
 const MAX_DATA_BYTES = 16 * 1024;
 
 /**
- * The HTTP publish API's core: check the (namespace, event) pair against the catalogue and the
- * data against the event's schema, then emit to the room. With an idempotency key the request is
+ * The HTTP publish API's core: check the (namespace, event) pair against the catalogue (only
+ * events it marks publishable: notices, never rows) and the data against the event's schema, then emit to the room. With an idempotency key the request is
  * recorded first (one row per key and caller); a retry finds the record and emits nothing.
  */
 export function createPublishService(db: Db, publisher: Publisher) {
@@ -23,9 +23,15 @@ export function createPublishService(db: Db, publisher: Publisher) {
     async publish(callerId: number, req: PublishRequest, idempotencyKey?: string): Promise<PublishResult> {
       const events: Record<string, { safeParse(d: unknown): { success: boolean; data?: unknown; error?: unknown } }> =
         SERVER_EVENT_CATALOGUE[req.namespace];
-      const schema = events[req.event];
+      const schema = Object.hasOwn(events, req.event) ? events[req.event] : undefined;
       if (!schema) {
-        throw new AppError('bad_request', `Unknown event ${req.event} for ${req.namespace}`, { events: Object.keys(events) });
+        throw new AppError('bad_request', `Unknown event ${req.event} for ${req.namespace}`, { events: [...PUBLISHABLE_EVENTS[req.namespace]] });
+      }
+      // Rows come only from committed changes: a key may never publish one.
+      if (!isPublishable(req.namespace, req.event)) {
+        throw new AppError('forbidden', `${req.event} carries a row; rows are emitted only for committed changes`, {
+          events: [...PUBLISHABLE_EVENTS[req.namespace]],
+        });
       }
       const size = Buffer.byteLength(JSON.stringify(req.data ?? null));
       if (size > MAX_DATA_BYTES) throw new AppError('payload_too_large', `data is ${size} bytes; the limit is ${MAX_DATA_BYTES}`);

@@ -1,9 +1,10 @@
 import type { Namespace, Socket } from 'socket.io';
-import type { SocketData } from './types';
-import { CLIENT_COMMANDS, PROTOCOL_VERSION, SESSION_COOKIE, rooms, type Hello, type NamespaceName, type SessionUser } from '../../protocol';
-import { readCookie, type AuthService } from '../auth/auth.service';
-import type { Metrics } from '../metrics';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { SocketData } from './types';
+import { CLIENT_COMMANDS, PROTOCOL_VERSION, SESSION_COOKIE, rooms, type Hello, type NamespaceName } from '../../protocol';
+import { readCookie, type AuthService } from '../auth/auth.service';
+import { policy } from '../auth/policy';
+import type { Metrics } from '../metrics';
 
 /** Any namespace's socket as the shared middleware sees it: every namespace greets with `hello`. */
 type AuthSocket = Socket<Record<string, never>, Pick<Hello, 'hello'>, Record<string, never>, SocketData>;
@@ -11,28 +12,30 @@ type AuthSocket = Socket<Record<string, never>, Pick<Hello, 'hello'>, Record<str
 /** Commands one socket may send per second before it is told to slow down. */
 export const COMMANDS_PER_SECOND = 30;
 
+/** The room of every socket of one session: sign-out disconnects exactly these, on every node. */
+export const sessionRoom = (sid: string) => `session:${sid}`;
+
 /**
- * Every namespace: refuse sockets without a valid session cookie or `auth: { token }`, keep the
- * user on the socket, put it in its private room, greet it, count (then ignore) events that are
- * not commands of this namespace, and answer a socket that floods commands with `rate_limited`
- * instead of running them.
+ * Every namespace: refuse sockets without a valid session (cookie or `auth: { token }`) or not
+ * allowed in this namespace by the policy, keep the user on the socket, put it in its private
+ * room and its session's room, greet it, count (then ignore) events that are not commands of
+ * this namespace, and answer a socket that floods commands with `rate_limited` instead of running
+ * them. A fresh token costs no database read; an expired or stale one is renewed from the database.
  */
-export function secureNamespace(
-  nsp: Namespace,
-  name: NamespaceName,
-  deps: { auth: AuthService; metrics: Metrics },
-  allow: (user: SessionUser) => boolean = () => true,
-): void {
+export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { auth: AuthService; metrics: Metrics; commandsPerSecond?: number }): void {
   const known = new Set<string>(CLIENT_COMMANDS[name]);
-  const limiter = new RateLimiterMemory({ keyPrefix: `sock:${name}`, points: COMMANDS_PER_SECOND, duration: 1 });
+  /** Metric labels come only from the catalogue: a client's made-up event names become `other`. */
+  const label = (event: unknown) => (typeof event === 'string' && known.has(event) ? event : 'other');
+  const limiter = new RateLimiterMemory({ keyPrefix: `sock:${name}`, points: deps.commandsPerSecond ?? COMMANDS_PER_SECOND, duration: 1 });
   nsp.use((socket: AuthSocket, next) => {
     const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     const token = typeof fromAuth === 'string' ? fromAuth : readCookie(socket.handshake.headers.cookie, SESSION_COOKIE);
     deps.auth.authenticate(token).then(
-      (user) => {
-        if (!user) return next(new Error('unauthorized'));
-        if (!allow(user)) return next(new Error('forbidden'));
-        socket.data.user = user;
+      (session) => {
+        if (!session) return next(new Error('unauthorized'));
+        if (!policy.connect(session.user, name)) return next(new Error('forbidden'));
+        socket.data.user = session.user;
+        socket.data.sid = session.sid;
         next();
       },
       () => next(new Error('unavailable')),
@@ -40,9 +43,8 @@ export function secureNamespace(
   });
   nsp.on('connection', (socket: AuthSocket) => {
     const user = socket.data.user;
-    void socket.join(rooms.user(user.id));
+    void socket.join([rooms.user(user.id), sessionRoom(socket.data.sid)]);
     deps.metrics.sockets.inc({ namespace: name });
-    socket.on('disconnect', () => deps.metrics.sockets.dec({ namespace: name }));
     socket.onAny((event: string) => {
       if (!known.has(event)) deps.metrics.unknownEvents.inc({ namespace: name });
     });
@@ -50,13 +52,17 @@ export function secureNamespace(
       limiter.consume(socket.id).then(
         () => next(),
         () => {
-          deps.metrics.commands.inc({ command: String(packet[0]), outcome: 'rate_limited' });
+          deps.metrics.commands.inc({ command: label(packet[0]), outcome: 'rate_limited' });
           const ack: unknown = packet[packet.length - 1];
           if (typeof ack === 'function') (ack as (res: unknown) => void)({ error: { code: 'rate_limited', message: 'Too many commands; slow down' } });
         },
       );
     });
-    socket.on('disconnect', () => void limiter.delete(socket.id));
+    // Everything kept per socket is released when it goes.
+    socket.on('disconnect', () => {
+      deps.metrics.sockets.dec({ namespace: name });
+      void limiter.delete(socket.id);
+    });
     socket.emit('hello', { protocolVersion: PROTOCOL_VERSION, serverTime: new Date().toISOString(), user });
   });
 }

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { orderWatchSchema, rooms } from '../../protocol';
-import { policy } from '../auth/policy';
-import { AppError } from '../errors';
+import { policy, requireVisible } from '../auth/policy';
 import type { OrdersService } from '../orders/orders.service';
 import { command, type CommandDeps } from './ack';
 import type { CallcenterNamespace, CallcenterSocket } from './types';
@@ -11,7 +10,7 @@ export function registerCallcenterHandlers(nsp: CallcenterNamespace, deps: Comma
   nsp.on('connection', (socket: CallcenterSocket) => {
     const user = socket.data.user;
     const mayWatch = () => {
-      if (!policy.watchOrders(user)) throw new AppError('forbidden', 'Only call-center agents and HQ watch orders');
+      requireVisible(policy.seeOrders(user), 'Orders');
     };
     socket.on(
       'order:watch',

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { centerIdSchema, chatHistorySchema, chatSendSchema, rooms } from '../../protocol';
-import { policy } from '../auth/policy';
+import { policy, requireVisible } from '../auth/policy';
 import type { ChatService } from '../chat/chat.service';
-import { AppError } from '../errors';
 import { command, type CommandDeps } from './ack';
 import type { ChatNamespace, ChatSocket } from './types';
 
@@ -13,15 +12,21 @@ export function registerChatHandlers(nsp: ChatNamespace, deps: CommandDeps & { c
   nsp.on('connection', (socket: ChatSocket) => {
     const user = socket.data.user;
     const mayChat = (centerId: number) => {
-      if (!policy.chat(user, centerId)) throw new AppError('forbidden', 'You may not use this center’s chat');
+      requireVisible(policy.chat(user, centerId), `Chat of center ${centerId}`);
     };
     socket.on(
       'chat:join',
       command(deps, 'chat:join', centerRef, async ({ centerId }) => {
         mayChat(centerId);
-        const messages = await deps.chat.history(centerId);
+        // Join before reading, so a message sent in between arrives as an event (the client's
+        // merge by id drops the overlap); leave again if the history cannot be read.
         await socket.join(rooms.center(centerId));
-        return { centerId, messages };
+        try {
+          return { centerId, messages: await deps.chat.history(centerId) };
+        } catch (err) {
+          await socket.leave(rooms.center(centerId));
+          throw err;
+        }
       }),
     );
     socket.on(

@@ -12,10 +12,9 @@ import {
   rooms,
   type DispatchClientEvents,
 } from '../../protocol';
-import { policy } from '../auth/policy';
+import { policy, requireAllowed, requireVisible } from '../auth/policy';
 import type { CentersService } from '../centers/centers.service';
 import { actorOf, type DeliveriesService } from '../deliveries/deliveries.service';
-import { AppError } from '../errors';
 import type { RidersService } from '../riders/riders.service';
 import { socketCommand, type CommandDeps, type SharedListener } from './ack';
 import type { DispatchNamespace, DispatchSocket } from './types';
@@ -29,9 +28,6 @@ export interface DispatchHandlerDeps extends CommandDeps {
 const centerRef = z.object({ centerId: centerIdSchema });
 const seqRef = z.object({ deliverySeq: idSchema });
 
-function requireCenter(allowed: boolean): void {
-  if (!allowed) throw new AppError('forbidden', 'You may not see this center');
-}
 
 type Handler = SharedListener<DispatchSocket>;
 
@@ -50,18 +46,18 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
     'centers:list': cmd('centers:list', z.unknown(), async (socket) => {
       const user = userOf(socket);
       const all = await centers.list();
-      return policy.joinAllCenters(user) ? all : all.filter((c) => user.centerIds.includes(c.id));
+      return all.filter((c) => policy.seeCenter(user, c.id));
     }),
 
     'center:join': cmd('center:join', centerJoinSchema, async (socket, req) => {
       const user = userOf(socket);
       if ('all' in req) {
-        requireCenter(policy.joinAllCenters(user));
+        requireVisible(policy.seeAllCenters(user), 'The all-centers room');
         await socket.join(rooms.allCenters());
         return { centerId: 'all' as const };
       }
+      requireVisible(policy.seeCenter(user, req.centerId), `Center ${req.centerId}`);
       await centers.get(req.centerId);
-      requireCenter(policy.joinCenter(user, req.centerId));
       await socket.join(rooms.center(req.centerId));
       return { centerId: req.centerId };
     }),
@@ -76,30 +72,30 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
     }),
 
     'deliveries:sync': cmd('deliveries:sync', deliverySyncRequestSchema, async (socket, { centerId, sinceTx }) => {
-      requireCenter(policy.joinCenter(userOf(socket), centerId));
+      requireVisible(policy.seeCenter(userOf(socket), centerId), `Center ${centerId}`);
       return sinceTx !== undefined ? deliveries.changedSince(centerId, sinceTx) : deliveries.listForCenter(centerId);
     }),
 
     'deliveries:mine': cmd('deliveries:mine', z.unknown(), async (socket) => {
       const user = userOf(socket);
-      if (user.riderId === null) throw new AppError('forbidden', 'Only riders have their own deliveries');
-      return deliveries.listForRider(user.riderId);
+      requireAllowed(policy.ownDeliveries(user) && user.riderId !== null, 'Only riders have their own deliveries');
+      return deliveries.listForRider(user.riderId ?? 0);
     }),
 
     'deliveries:fetch': cmd('deliveries:fetch', deliveriesFetchSchema, async (socket, { centerId, seqs }) => {
-      requireCenter(policy.joinCenter(userOf(socket), centerId));
+      requireVisible(policy.seeCenter(userOf(socket), centerId), `Center ${centerId}`);
       return deliveries.getMany(centerId, seqs);
     }),
 
     'delivery:timeline': cmd('delivery:timeline', seqRef, async (socket, { deliverySeq }) => {
       const user = userOf(socket);
       const d = await deliveries.get(deliverySeq);
-      requireCenter(policy.joinCenter(user, d.centerId) || policy.riderAction(user, d));
+      requireVisible(policy.seeDelivery(user, d), `Delivery ${deliverySeq}`);
       return deliveries.timeline(deliverySeq);
     }),
 
     'riders:list': cmd('riders:list', centerRef, async (socket, { centerId }) => {
-      requireCenter(policy.joinCenter(userOf(socket), centerId));
+      requireVisible(policy.seeCenter(userOf(socket), centerId), `Center ${centerId}`);
       return riders.list(centerId);
     }),
 
@@ -110,8 +106,8 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
 
     'rider:position': cmd('rider:position', positionCommandSchema, async (socket, { lat, lng }) => {
       const user = userOf(socket);
-      if (!policy.shareLocation(user) || user.riderId === null) throw new AppError('forbidden', 'Only riders share a location');
-      return riders.updatePosition(user.riderId, lat, lng);
+      requireAllowed(policy.shareLocation(user) && user.riderId !== null, 'Only riders share a location');
+      return riders.updatePosition(user.riderId ?? 0, lat, lng);
     }),
   };
   const entries = Object.entries(table) as [keyof DispatchClientEvents, Handler][];

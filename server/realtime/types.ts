@@ -14,6 +14,8 @@ import type {
 /** What the server keeps on every authenticated socket. */
 export interface SocketData {
   user: SessionUser;
+  /** The session the socket signed in with: signing out ends its sockets. */
+  sid: string;
 }
 
 type NoServerToServer = Record<string, never>;

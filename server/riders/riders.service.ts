@@ -1,5 +1,6 @@
 import type { RiderPosition, RiderRow } from '../../protocol';
 import type { Db } from '../db/database';
+import { Prisma } from '../db/generated/client';
 import { AppError } from '../errors';
 import { toRiderRow } from './riders.mapper';
 
@@ -12,8 +13,11 @@ export function createRidersService(db: Db, onPosition: (pos: RiderPosition) => 
     /** A rider's shared location; positions are frequent, so they do not bump the row version. */
     async updatePosition(riderId: number, lat: number, lng: number): Promise<RiderPosition> {
       const at = now();
-      const r = await db.rider.update({ where: { id: riderId }, data: { lat, lng, lastSeenAt: at } }).catch(() => null);
-      if (!r) throw new AppError('not_found', `Rider ${riderId} not found`);
+      // Only "no such rider" (P2025) is not_found; any other database error stays an error.
+      const r = await db.rider.update({ where: { id: riderId }, data: { lat, lng, lastSeenAt: at } }).catch((err: unknown) => {
+        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2025') throw new AppError('not_found', `Rider ${riderId} not found`);
+        throw err;
+      });
       const pos = { riderId, centerId: r.centerId, lat, lng, at: at.toISOString() };
       onPosition(pos);
       return pos;

@@ -43,7 +43,8 @@ describe('two nodes sharing PostgreSQL and Redis', () => {
 
   afterAll(async () => {
     for (const { app } of apps) await app.close();
-    const keys = [...(await redis.keys('dd:rl:api*')), ...(await redis.keys(`${stream}*`))];
+    // Only this run's keys: its stream, sessions and rate-limit counters all start with its name.
+    const keys = await redis.keys(`${stream}*`);
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
     await dispose?.();

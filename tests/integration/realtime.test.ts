@@ -159,14 +159,15 @@ describe.each(SUITE_MATRIX)('realtime on $name', ({ backend, adapter }) => {
   });
 
   it('refuses joins and connections that the policy does not allow', async () => {
+    // A center, room or delivery the caller may not see is answered as if it did not exist.
     const sA = await t.connect(NAMESPACES.dispatch, dispatcherA);
     const foreign = await ask(sA, 'center:join', { centerId: B });
-    expect(foreign).toEqual({ error: { code: 'forbidden', message: expect.any(String) } });
-    expect(ackError(await ask(sA, 'center:join', { all: true }))).toBe('forbidden');
+    expect(foreign).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
+    expect(ackError(await ask(sA, 'center:join', { all: true }))).toBe('not_found');
 
     const rider = await t.connect(NAMESPACES.dispatch, riderOne.token);
-    expect(ackError(await ask(rider, 'center:join', { centerId: A }))).toBe('forbidden');
-    expect(ackError(await ask(rider, 'center:join', { all: true }))).toBe('forbidden');
+    expect(ackError(await ask(rider, 'center:join', { centerId: A }))).toBe('not_found');
+    expect(ackError(await ask(rider, 'center:join', { all: true }))).toBe('not_found');
 
     expect(await connectError(t, NAMESPACES.dispatch, undefined)).toBe('unauthorized');
     expect(await connectError(t, NAMESPACES.dispatch, 'not-a-real-token')).toBe('unauthorized');
@@ -229,7 +230,7 @@ describe.each(SUITE_MATRIX)('realtime on $name', ({ backend, adapter }) => {
     const watchCenter = record<DeliveryRow>(center, ['delivery:picked_up', 'delivery:delivered']);
 
     const refused = await ask<DeliveryRow>(stranger, 'delivery:pick_up', { deliverySeq: d.deliverySeq });
-    expect(refused).toEqual({ error: { code: 'forbidden', message: expect.any(String) } });
+    expect(refused).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
 
     const key = `pickup-${backend.name}-${d.deliverySeq}`;
     const first = data(await ask<DeliveryRow>(mine, 'delivery:pick_up', { deliverySeq: d.deliverySeq, idempotencyKey: key }));
@@ -237,7 +238,7 @@ describe.each(SUITE_MATRIX)('realtime on $name', ({ backend, adapter }) => {
     const retry = data(await ask<DeliveryRow>(mine, 'delivery:pick_up', { deliverySeq: d.deliverySeq, idempotencyKey: key }));
     expect(retry).toEqual(first);
 
-    expect(ackError(await ask(stranger, 'delivery:deliver', { deliverySeq: d.deliverySeq }))).toBe('forbidden');
+    expect(ackError(await ask(stranger, 'delivery:deliver', { deliverySeq: d.deliverySeq }))).toBe('not_found');
     const delivered = data(await ask<DeliveryRow>(mine, 'delivery:deliver', { deliverySeq: d.deliverySeq }));
     expect(delivered).toMatchObject({ status: 'delivered', version: first.version + 1 });
 
@@ -423,8 +424,8 @@ describe.each(SUITE_MATRIX)('realtime on $name', ({ backend, adapter }) => {
     expect((await http(t, 'POST', path, { body: { riderId } })).status).toBe(401);
     expect((await http(t, 'POST', path, { body: { riderId }, bearer: 'garbage' })).status).toBe(401);
     const foreign = await http(t, 'POST', path, { body: { riderId }, bearer: dispatcherB });
-    expect(foreign.status).toBe(403);
-    expect(foreign.body).toMatchObject({ error: { code: 'forbidden' } });
+    expect(foreign.status).toBe(404);
+    expect(foreign.body).toMatchObject({ error: { code: 'not_found' } });
     for (const body of [{}, { riderId: 'x' }, { riderId: -1 }, { riderId, expectedVersion: 0 }, '{']) {
       const res = await http(t, 'POST', path, { body, bearer: dispatcherA });
       expect({ body, status: res.status }).toEqual({ body, status: 400 });

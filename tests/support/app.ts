@@ -1,6 +1,6 @@
 import { io as ioc, type Socket } from 'socket.io-client';
-import type { Ack, Role, SessionUser } from '../../protocol';
-import { createApplication, type Application } from '../../server/app';
+import { API_KEY_SCOPES, type Ack, type ApiKeyScope, type Role, type SessionUser } from '../../protocol';
+import { createApplication, type AppDeps, type Application } from '../../server/app';
 import { createApiKey } from '../../server/auth/apikeys';
 import { hashPassword } from '../../server/auth/password';
 import type { Database } from '../../server/db/database';
@@ -22,6 +22,8 @@ export interface TestAppOptions {
   lossInjector?: (event: string) => string[];
   /** Socket.IO adapter: in-memory (default) or Redis Streams on its own stream. */
   adapter?: Adapter;
+  /** More application options (origins, proxies, limits, token life). */
+  app?: Partial<Omit<AppDeps, 'db' | 'logger' | 'sessionSecret'>>;
 }
 
 export interface TestApp {
@@ -34,7 +36,8 @@ export interface TestApp {
   connect(namespace: string, token: string | undefined, opts?: Parameters<typeof ioc>[1]): Promise<Socket>;
   /** A new user of a role, member of the given centers (and a rider profile for riders). */
   createUser(role: Role, centerIds: number[]): Promise<{ user: SessionUser; token: string }>;
-  apiKey(name?: string): Promise<string>;
+  /** A new API key; every scope unless others are named. */
+  apiKey(name?: string, scopes?: readonly ApiKeyScope[]): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -53,6 +56,7 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
     snapshotIntervalMs: opts.snapshotIntervalMs ?? 0,
     ...(opts.lossInjector ? { lossInjector: opts.lossInjector } : {}),
     ...(adapterRun?.deps ?? {}),
+    ...opts.app,
   });
   const port = await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
@@ -102,11 +106,11 @@ export async function startTestApp(backend: Backend, opts: TestAppOptions = {}):
         },
       });
       const token = await t.token(u.email);
-      const user = (await app.services.auth.authenticate(token))!;
+      const user = (await app.services.auth.authenticate(token))!.user;
       return { user, token };
     },
-    async apiKey(name = 'test-service') {
-      return (await createApiKey(db.prisma, name)).key;
+    async apiKey(name = 'test-service', scopes = API_KEY_SCOPES) {
+      return (await createApiKey(db.prisma, name, scopes)).key;
     },
     async close() {
       for (const s of sockets) s.disconnect();

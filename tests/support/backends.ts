@@ -11,7 +11,7 @@ export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgr
 export interface Backend {
   name: 'embedded' | 'postgres';
   /** A fresh, migrated, empty database; `dispose` removes every trace of it. */
-  open(): Promise<{ db: Database; dispose: () => Promise<void> }>;
+  open(): Promise<{ db: Database; dispose: () => Promise<void>; url?: string }>;
 }
 
 async function adminQuery(sql: string): Promise<void> {
@@ -57,6 +57,8 @@ export const postgres: Backend = {
     await applyMigrations(db.pool);
     return {
       db,
+      /** For child processes (the server, the CLIs) that open it themselves. */
+      url: url.toString(),
       async dispose() {
         await db.close();
         await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

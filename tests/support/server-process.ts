@@ -31,7 +31,7 @@ export function startServerProcess(env: Record<string, string>, opts: { prefix?:
   const waiters = new Set<() => void>();
   let err = '';
   let buf = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     buf += chunk.toString();
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -45,7 +45,7 @@ export function startServerProcess(env: Record<string, string>, opts: { prefix?:
     }
     for (const w of waiters) w();
   });
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     err += chunk.toString();
   });
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));

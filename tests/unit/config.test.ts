@@ -43,6 +43,25 @@ describe('configuration', () => {
     expect(loadConfig({ DATABASE_URL: '', PORT: '' }).port).toBe(3000);
   });
 
+  it('with a real DATABASE_URL seeds no demo account and starts no simulator unless asked (the embedded quick start keeps both)', () => {
+    const pg = 'postgresql://app@db.internal:5432/dispatch';
+    expect(loadConfig({ DATABASE_URL: pg }).demo.seed).toBe(false);
+    expect(loadConfig({ DATABASE_URL: pg }).simulator.enabled).toBe(false);
+    expect(loadConfig({ DATABASE_URL: pg, DEMO_SEED: 'on', SIMULATOR: 'on' })).toMatchObject({ demo: { seed: true }, simulator: { enabled: true } });
+    expect(loadConfig({})).toMatchObject({ demo: { seed: true }, simulator: { enabled: true } });
+  });
+
+  it('validates allowed origins, PUBLIC_URL and TRUST_PROXY', () => {
+    const c = loadConfig({ PUBLIC_URL: 'https://dispatch.example.com/app', ALLOWED_ORIGINS: 'https://hq.example.com, http://localhost:3000' });
+    expect(c.allowedOrigins).toEqual(['https://dispatch.example.com', 'https://hq.example.com', 'http://localhost:3000']);
+    expect(configError({ ALLOWED_ORIGINS: 'hq.example.com' }).variable).toBe('ALLOWED_ORIGINS');
+    expect(configError({ PUBLIC_URL: 'ftp://x' }).variable).toBe('PUBLIC_URL');
+    expect(loadConfig({}).trustProxy).toBe(0);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: 'off' }).trustProxy).toBe(0);
+    expect(configError({ TRUST_PROXY: 'yes' }).variable).toBe('TRUST_PROXY');
+  });
+
   it('runs one worker with the embedded database and one per core with PostgreSQL', () => {
     expect(loadConfig({}).workers).toBe(1);
     expect(loadConfig({ DATABASE_URL: 'postgresql://u@db:5432/dd' }).workers).toBe(os.availableParallelism());
