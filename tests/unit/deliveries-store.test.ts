@@ -35,11 +35,11 @@ describe('deliveries store', () => {
     const store = createDeliveriesStore();
     let updates = 0;
     store.subscribe(() => (updates += 1));
-    const { rowStore, setSync } = store.getState();
-    rowStore.batch!(() => {
-      rowStore.apply([row(1, 1)]);
-      rowStore.apply([row(2, 1), row(3, 1)]);
-      setSync({ ...INITIAL_SYNC, link: 'live' });
+    const state = store.getState();
+    state.rowStore.batch!(() => {
+      state.rowStore.apply([row(1, 1)]);
+      state.rowStore.apply([row(2, 1), row(3, 1)]);
+      state.setSync({ ...INITIAL_SYNC, link: 'live' });
     });
     expect(updates).toBe(1);
     const s = store.getState();
