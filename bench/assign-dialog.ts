@@ -21,23 +21,24 @@ interface Sample {
   eventMs: number | null;
 }
 
-async function addDeliveries(dbUrl: string, centerId: number, count: number): Promise<void> {
+/** Add `count` waiting deliveries (and their orders) to a center in two statements; order numbers start with `prefix`. */
+export async function addDeliveries(dbUrl: string, centerId: number, count: number, prefix = 'B'): Promise<void> {
   const c = new pg.Client({ connectionString: dbUrl });
   await c.connect();
   try {
     await c.query('BEGIN');
     await c.query(
       `INSERT INTO "Order" ("orderNo","centerId","shopName","customerName","customerAddress",items,"totalWon",status,"createdAt","modDate")
-       SELECT 'B' || g, $1, 'Bench Shop ' || (g % 40), 'Bench Customer', g || ' Bench-ro', 'Meal x1', 10000, 'placed', now() - (g || ' seconds')::interval, now()
+       SELECT $3 || g, $1, 'Bench Shop ' || (g % 40), 'Bench Customer', g || ' Bench-ro', 'Meal x1', 10000, 'placed', now() - (g || ' seconds')::interval, now()
        FROM generate_series(1, $2) g`,
-      [centerId, count],
+      [centerId, count, prefix],
     );
     await c.query(
       `INSERT INTO "Delivery" ("centerId","orderId","orderNo","shopName","shopAddress",address,lat,lng,status,"createdAt","modDate",version)
        SELECT o."centerId", o.id, o."orderNo", o."shopName", '1 Bench-ro', o."customerAddress",
               c.lat + (random() - 0.5) * 0.04, c.lng + (random() - 0.5) * 0.05, 'waiting', o."createdAt", now(), 1
-       FROM "Order" o JOIN "Center" c ON c.id = o."centerId" WHERE o."orderNo" LIKE 'B%' AND o."centerId" = $1`,
-      [centerId],
+       FROM "Order" o JOIN "Center" c ON c.id = o."centerId" WHERE o."orderNo" LIKE $2 || '%' AND o."centerId" = $1`,
+      [centerId, prefix],
     );
     await c.query('COMMIT');
   } finally {

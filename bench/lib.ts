@@ -275,6 +275,14 @@ export interface StartServerOptions {
   /** Extra environment for the server. */
   env?: Record<string, string>;
   startTimeoutMs?: number;
+  /** Use this database as it is (another server already created and migrated it); not dropped here. */
+  reuseDatabase?: string;
+  /** Database name to create (default dd_bench_<pid>). */
+  databaseName?: string;
+  /** Session secret (servers that must accept each other's tokens share one). */
+  sessionSecret?: string;
+  /** Raise the server's open-file soft limit to the hard limit (thousands of sockets). */
+  raiseOpenFiles?: boolean;
 }
 
 export const DEMO_PASSWORD = process.env.DEMO_PASSWORD || 'demo';
@@ -361,17 +369,31 @@ function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
 }
 
 /**
+ * Run a command with the open-file soft limit raised to the hard limit (one process holds at most
+ * that many sockets); unchanged when `raise` is false.
+ */
+export function withOpenFiles(raise: boolean, [cmd, args]: [string, string[]]): [string, string[]] {
+  if (!raise) return [cmd, args];
+  return ['sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', cmd, ...args]];
+}
+
+/** Stop a child process: SIGTERM, then SIGKILL after `timeoutMs`. */
+export { stopChild };
+
+/**
  * A throw-away PostgreSQL database, the production server on a free loopback port in its own
  * process (pinned to `cpu` with taskset), seeded demo accounts, and one API key.
  */
 export async function startServer(opts: StartServerOptions): Promise<ServerHandle> {
   const { cleanup, log } = opts;
-  const database = `dd_bench_${process.pid}`;
+  const database = opts.reuseDatabase ?? opts.databaseName ?? `dd_bench_${process.pid}`;
   const databaseUrl = withDatabase(opts.adminUrl, database);
-  await adminQuery(opts.adminUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-  await adminQuery(opts.adminUrl, `CREATE DATABASE "${database}"`);
-  cleanup.add(`drop database ${database}`, () => adminQuery(opts.adminUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`));
-  log(`created database ${database}`);
+  if (!opts.reuseDatabase) {
+    await adminQuery(opts.adminUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+    await adminQuery(opts.adminUrl, `CREATE DATABASE "${database}"`);
+    cleanup.add(`drop database ${database}`, () => adminQuery(opts.adminUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`));
+    log(`created database ${database}`);
+  }
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dd-bench-'));
   cleanup.add('remove data dir', () => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -380,9 +402,10 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
   const port = await freePort();
   const mqttPort = await freePort();
   const pin = opts.cpu !== null;
-  const [cmd, args] = pin
-    ? ['taskset', ['-c', String(opts.cpu), process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
+  const [cmd, args] = withOpenFiles(
+    opts.raiseOpenFiles ?? false,
+    pin ? ['taskset', ['-c', String(opts.cpu), process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs],
+  );
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: 'production',
@@ -391,7 +414,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
     HOST: '127.0.0.1',
     DATABASE_URL: databaseUrl,
     DATA_DIR: dataDir,
-    SESSION_SECRET: randomBytes(32).toString('base64url'),
+    SESSION_SECRET: opts.sessionSecret ?? randomBytes(32).toString('base64url'),
     DEMO_SEED: 'on',
     DEMO_PASSWORD,
     SIMULATOR: 'off',
@@ -413,14 +436,20 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
   child.stderr?.on('data', collect);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`cannot start ${cmd}`);
-  const command = `${pin ? `taskset -c ${opts.cpu} ` : ''}node ${nodeArgs.join(' ')}`;
+  const command = `${pin ? `taskset -c ${opts.cpu} ` : ''}node ${nodeArgs.join(' ')}${opts.env?.WORKERS ? ` (WORKERS=${opts.env.WORKERS})` : ''}`;
   log(`started server pid ${pid}: ${command} on 127.0.0.1:${port}`);
 
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.startTimeoutMs ?? 90_000);
   const output = () => [...lines];
   // Health answers once the database is migrated and seeded and the port listens.
-  await waitFor('healthy', deadline, child, output, async () => (await fetch(`${url}/api/health`)).status === 200);
+  // Each probe on a fresh connection with a timeout: a connection accepted before the server
+  // (or a cluster's workers) can answer must not hold the wait forever.
+  await waitFor('healthy', deadline, child, output, async () => {
+    const res = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(5000), headers: { connection: 'close' } });
+    await res.arrayBuffer();
+    return res.status === 200;
+  });
   // Page requests wait for Next.js to prepare; any answer means it is ready (nothing else warms up during the run).
   await waitFor('ready for pages', deadline, child, output, async () => {
     const res = await fetch(`${url}/bench-ready-probe`, { signal: AbortSignal.timeout(30_000) });

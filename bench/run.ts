@@ -14,13 +14,15 @@
  */
 import os from 'node:os';
 import { assignDialog } from './assign-dialog';
+import { capacity } from './capacity';
+import { liveList } from './live-list';
 import { monitorUpdate } from './monitor-update';
 import { mqttFanout } from './mqtt-fanout';
 import { publishLatency } from './publish-latency';
 import { allowedCpus, Cleanup, hasTaskset, parseArgs, pinSelf, startServer, UsageError, type OptionSpec, type ParsedArgs, type ServerHandle } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
 
-const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog, mqttFanout, monitorUpdate];
+const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog, liveList, capacity, mqttFanout, monitorUpdate];
 
 const RUNNER_OPTIONS: OptionSpec[] = [
   { name: 'only', description: 'comma-separated benchmark names to run', defaultText: 'all' },
@@ -123,10 +125,11 @@ async function main(): Promise<number> {
   const cpus = allowedCpus();
   const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
   let serverCpu: number | null = null;
+  let benchCpu: number | null = null;
   let pinning = `not pinned (${!hasTaskset() ? 'no taskset' : `only ${cpus.length} CPU allowed`})`;
   if (cpus.length >= 2 && hasTaskset()) {
-    const benchCpu = cpus[1]!;
-    if (pinSelf(benchCpu)) {
+    if (pinSelf(cpus[1]!)) {
+      benchCpu = cpus[1]!;
       serverCpu = cpus[0]!;
       pinning = `server on CPU ${serverCpu}, bench client on CPU ${benchCpu} (taskset); PostgreSQL not pinned`;
     } else {
@@ -140,6 +143,8 @@ async function main(): Promise<number> {
     log,
     adminUrl,
     deadline: started + (budgetS - 20) * 1000,
+    cpus: { server: serverCpu, bench: benchCpu },
+    cleanup,
     server() {
       serverStart ??= startServer({ cleanup, log, cpu: serverCpu, adminUrl });
       return serverStart;

@@ -1,4 +1,4 @@
-import type { OptionSpec, ParsedArgs, ServerHandle } from './lib';
+import type { Cleanup, OptionSpec, ParsedArgs, ServerHandle } from './lib';
 
 /** What every benchmark gets from the runner. */
 export interface BenchContext {
@@ -11,6 +11,10 @@ export interface BenchContext {
   adminUrl: string;
   /** performance.now() by which the benchmark must have finished. */
   deadline: number;
+  /** The run's cleanup: steps added here run even when the time budget runs out or on Ctrl-C. */
+  cleanup: Cleanup;
+  /** CPU for servers under test and the CPU this process is pinned to (null: not pinned). */
+  cpus: { server: number | null; bench: number | null };
 }
 
 /** A benchmark's section of the report. */

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** The board lists the deliveries created in the last this-many hours (the day's window). */
+export const LIST_WINDOW_HOURS = 24;
+
 export const DELIVERY_STATUSES = ['waiting', 'assigned', 'picked_up', 'delivered', 'cancelled'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 /** Statuses a delivery is still moving in. */

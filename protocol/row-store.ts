@@ -11,6 +11,11 @@ export interface RowStore {
   apply(rows: readonly DeliveryRow[]): number;
   get(deliverySeq: number): DeliveryRow | undefined;
   values(): Iterable<DeliveryRow>;
+  /**
+   * Run `fn` as one change: a store that notifies a view (the browser's) notifies once at the end
+   * instead of once per `apply`. Optional; without it the sync engine just runs `fn`.
+   */
+  batch?(fn: () => void): void;
 }
 
 export function createRowStore(rows = new Map<number, DeliveryRow>()): RowStore & { rows: Map<number, DeliveryRow> } {

@@ -6,6 +6,7 @@ import {
   isActive,
   isCarried,
   isLate,
+  LIST_WINDOW_HOURS,
   type Center,
   type ClientSettings,
   type DeliveryRow,
@@ -34,6 +35,11 @@ import { UserChip } from './UserChip';
 
 type Selection = number | 'all';
 type Tab = 'detail' | 'riders' | 'chat';
+
+/** `?list=all`: the list renders every row (a diagnostic mode the live-list benchmark measures). */
+function readRenderAll(): boolean {
+  return new URLSearchParams(window.location.search).get('list') === 'all';
+}
 
 function readCenterFromUrl(): Selection | null {
   const raw = new URLSearchParams(window.location.search).get('center');
@@ -64,13 +70,19 @@ export function Dashboard() {
   useSocketLifetime(socket);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [now, setNow] = useState(() => Date.now());
+  const [renderAll] = useState(() => typeof window !== 'undefined' && readRenderAll());
   const searchRef = useRef<HTMLInputElement>(null);
   const syncError = useDeliveries((s) => s.sync.error);
 
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 30_000);
+    const t = setInterval(() => {
+      const at = Date.now();
+      // Rows that left the day's window are dropped, so a tab open for days stays bounded.
+      store.getState().prune(at - LIST_WINDOW_HOURS * 3_600_000);
+      setNow(at);
+    }, 30_000);
     return () => clearInterval(t);
-  }, []);
+  }, [store]);
 
   // The centers this user may see; a refused session goes back to sign-in.
   useEffect(() => {
@@ -160,8 +172,12 @@ export function Dashboard() {
   const ridersView = useStore(ridersStore, (s) => s.view);
 
   const { visible, counts, lateCount, loadByRider, activeRows } = useMemo(() => {
-    const all = [...rowsView.rows.values()].filter((r) => selection === 'all' || r.centerId === selection);
-    all.sort((a, b) => b.deliverySeq - a.deliverySeq);
+    // Newest first; the store keeps the order and re-sorts only when rows come or go.
+    const all: DeliveryRow[] = [];
+    for (const seq of rowsView.order) {
+      const r = rowsView.rows.get(seq);
+      if (r && (selection === 'all' || r.centerId === selection)) all.push(r);
+    }
     const load = new Map<number, number>();
     const active: DeliveryRow[] = [];
     let late = 0;
@@ -305,7 +321,7 @@ export function Dashboard() {
       <div className="workspace">
         <main className="main">
           <h2 className="sr-only">{center ? `${center.name} deliveries` : 'All centers’ deliveries'}</h2>
-          <DeliveryList rows={visible} selectedSeq={selectedSeq} lateAfterMinutes={settings.lateAfterMinutes} now={now} offlineShops={offlineShops} onSelect={onSelect} onAssign={onAssign} />
+          <DeliveryList rows={visible} selectedSeq={selectedSeq} lateAfterMinutes={settings.lateAfterMinutes} now={now} offlineShops={offlineShops} onSelect={onSelect} onAssign={onAssign} renderAll={renderAll} />
           <p className="list-foot" data-testid="row-total">
             {visible.length} of {total} deliveries · late after {settings.lateAfterMinutes} min
           </p>

@@ -87,10 +87,15 @@ interface ListProps {
   offlineShops?: ReadonlySet<number>;
   onSelect: (seq: number) => void;
   onAssign: (seq: number) => void;
+  /**
+   * Render every row instead of the visible ones: a diagnostic mode (`?list=all`) that the
+   * live-list benchmark compares against; nobody should use it with thousands of rows.
+   */
+  renderAll?: boolean;
 }
 
 /** Virtualized: only the visible rows (plus a few) are in the DOM, whatever the list length. */
-export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, offlineShops, onSelect, onAssign }: ListProps) {
+export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, offlineShops, onSelect, onAssign, renderAll = false }: ListProps) {
   const parentRef = useRef<HTMLDivElement>(null);
   // The virtualizer changes in place, so the React Compiler must (and does) leave this component
   // unmemoized; that skip is what we want (TanStack/virtual#1119), not a defect to fix here.
@@ -120,7 +125,21 @@ export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, offline
       </div>
       <div ref={parentRef} className="list-scroll" data-testid="delivery-list" tabIndex={0} aria-label="Deliveries list: arrow keys move, A assigns">
         <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
-          {virtualizer.getVirtualItems().map((item) => {
+          {renderAll &&
+            rows.map((row, i) => (
+              <Row
+                key={row.deliverySeq}
+                row={row}
+                top={i * ROW_HEIGHT}
+                selected={row.deliverySeq === selectedSeq}
+                late={isLate(row, now, lateAfterMinutes)}
+                unacked={isAwaitingShopAck(row, now)}
+                shopOffline={row.shopId != null && isActive(row.status) && (offlineShops?.has(row.shopId) ?? false)}
+                onSelect={onSelect}
+                onAssign={onAssign}
+              />
+            ))}
+          {!renderAll && virtualizer.getVirtualItems().map((item) => {
             const row = rows[item.index];
             return row ? (
               <Row

@@ -19,11 +19,21 @@ export interface DeliveriesState {
   setSync(status: SyncStatus): void;
   /** Drop everything (switching center). */
   reset(): void;
+  /**
+   * Drop rows created before `cutoffMs` (they left the day's window), so a tab left open for
+   * days holds a bounded number of rows. Returns how many were dropped.
+   */
+  prune(cutoffMs: number): number;
 }
 
 export interface RowsView {
   rows: ReadonlyMap<number, DeliveryRow>;
   revision: number;
+  /**
+   * Every deliverySeq held, newest first. Re-sorted only when rows are added or dropped: a
+   * change to an existing row (the common event) keeps its place, since deliverySeq never changes.
+   */
+  order: readonly number[];
 }
 
 export const INITIAL_SYNC: SyncStatus = {
@@ -39,25 +49,77 @@ export function createDeliveriesStore() {
   return createStore<DeliveriesState>()((set, get) => {
     const rows = new Map<number, DeliveryRow>();
     const inner = createRowStore(rows);
+    let order: number[] = [];
+    /** Set while `batch` runs: changes are published once, at its end. */
+    let batching = false;
+    let changed = false;
+    let pendingSync: SyncStatus | undefined;
+
+    const view = (revision: number): RowsView => {
+      if (order.length !== rows.size) order = [...rows.keys()].sort((a, b) => b - a);
+      return { rows, revision, order };
+    };
+    const bump = (revision: number) => ({ revision: revision + 1, view: view(revision + 1) });
+    const publish = () => {
+      if (batching) {
+        changed = true;
+        return;
+      }
+      set((s) => bump(s.revision));
+    };
+
     const rowStore: RowStore = {
       ...inner,
       apply(incoming) {
         const n = inner.apply(incoming);
-        if (n > 0) set((s) => bump(s.revision));
+        if (n > 0) publish();
         return n;
       },
+      /** One store update (one React render) for everything `fn` applies: a frame's events. */
+      batch(fn) {
+        if (batching) return fn();
+        batching = true;
+        try {
+          fn();
+        } finally {
+          batching = false;
+          const sync = pendingSync;
+          pendingSync = undefined;
+          if (changed || sync) {
+            set((s) => ({ ...(changed ? bump(s.revision) : {}), ...(sync ? { sync } : {}) }));
+            changed = false;
+          }
+        }
+      },
     };
-    const bump = (revision: number) => ({ revision: revision + 1, view: { rows, revision: revision + 1 } });
     return {
       rows,
       revision: 0,
-      view: { rows, revision: 0 },
+      view: { rows, revision: 0, order },
       sync: INITIAL_SYNC,
       rowStore,
-      setSync: (sync) => set({ sync }),
+      setSync: (sync) => {
+        if (batching) pendingSync = sync;
+        else set({ sync });
+      },
       reset() {
         rows.clear();
+        order = [];
         set(bump(get().revision));
+      },
+      prune(cutoffMs) {
+        let dropped = 0;
+        for (const [seq, r] of rows) {
+          if (Date.parse(r.createdAt) < cutoffMs) {
+            rows.delete(seq);
+            dropped += 1;
+          }
+        }
+        if (dropped > 0) {
+          order = [];
+          publish();
+        }
+        return dropped;
       },
     };
   });

@@ -109,8 +109,13 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
     queue = [];
     const replayed = batch.filter((e) => e.recovery).map((e) => e.row);
     const live = batch.filter((e) => !e.recovery).map((e) => e.row);
-    applyRows(replayed, 'recovery');
-    applyRows(live, null);
+    // Everything that arrived since the last frame is one store update (and one render).
+    const apply = () => {
+      applyRows(replayed, 'recovery');
+      applyRows(live, null);
+    };
+    if (store.batch) store.batch(apply);
+    else apply();
   }
 
   function onRow(row: DeliveryRow) {

@@ -1,5 +1,6 @@
 import {
   CARRIED_STATUSES,
+  LIST_WINDOW_HOURS,
   ORDER_STATUS_BY_DELIVERY,
   type DeliveryRow,
   DeliveryStatus,
@@ -101,7 +102,7 @@ const isUniqueViolation = (err: unknown) => err instanceof Prisma.PrismaClientKn
 export function createDeliveriesService(deps: DeliveriesServiceDeps) {
   const { db, notifier } = deps;
   const now = deps.now ?? (() => new Date());
-  const windowMs = (deps.listWindowHours ?? 24) * 3_600_000;
+  const windowMs = (deps.listWindowHours ?? LIST_WINDOW_HOURS) * 3_600_000;
   const ackTimeoutMs = (deps.deviceAckTimeoutSec ?? 60) * 1000;
 
   /** The order's shop: by id within the center, else by name (created on first use). */

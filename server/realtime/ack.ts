@@ -10,38 +10,68 @@ export interface CommandDeps {
 }
 
 /**
- * Wrap a command handler: validate the payload at the edge, run it, answer through the ack with
+ * Run one command: validate the payload at the edge, run it, answer through the ack with
  * `{data}` or `{error}`. Unexpected errors are logged and reported generically. A client that
  * sends no ack function gets nothing back, but the command still runs safely.
  */
+function execute<S extends z.ZodType, T>(
+  deps: CommandDeps,
+  name: string,
+  schema: S,
+  payload: unknown,
+  ack: unknown,
+  run: (input: z.infer<S>) => Promise<T>,
+): void {
+  const reply: AckCallback<T> = typeof ack === 'function' ? (ack as AckCallback<T>) : () => undefined;
+  const parsed = schema.safeParse(payload ?? {});
+  if (!parsed.success) {
+    deps.metrics.commands.inc({ command: name, outcome: 'bad_request' });
+    reply({ error: toErrorBody(AppError.fromZod(parsed.error, `${name} payload`)) });
+    return;
+  }
+  const end = deps.metrics.commandSeconds.startTimer({ command: name });
+  run(parsed.data).then(
+    (data) => {
+      end();
+      deps.metrics.commands.inc({ command: name, outcome: 'ok' });
+      reply({ data } satisfies Ack<T>);
+    },
+    (err: unknown) => {
+      end();
+      const body = toErrorBody(err);
+      deps.metrics.commands.inc({ command: name, outcome: body.code });
+      if (!(err instanceof AppError)) deps.logger.error({ err, command: name }, 'command failed');
+      reply({ error: body });
+    },
+  );
+}
+
+/** Wrap a command handler bound to one socket (see `execute`). */
 export function command<S extends z.ZodType, T>(
   deps: CommandDeps,
   name: string,
   schema: S,
   run: (input: z.infer<S>) => Promise<T>,
 ): (payload: unknown, ack?: unknown) => void {
-  return (payload, ack) => {
-    const reply: AckCallback<T> = typeof ack === 'function' ? (ack as AckCallback<T>) : () => undefined;
-    const parsed = schema.safeParse(payload ?? {});
-    if (!parsed.success) {
-      deps.metrics.commands.inc({ command: name, outcome: 'bad_request' });
-      reply({ error: toErrorBody(AppError.fromZod(parsed.error, `${name} payload`)) });
-      return;
-    }
-    const end = deps.metrics.commandSeconds.startTimer({ command: name });
-    run(parsed.data).then(
-      (data) => {
-        end();
-        deps.metrics.commands.inc({ command: name, outcome: 'ok' });
-        reply({ data } satisfies Ack<T>);
-      },
-      (err: unknown) => {
-        end();
-        const body = toErrorBody(err);
-        deps.metrics.commands.inc({ command: name, outcome: body.code });
-        if (!(err instanceof AppError)) deps.logger.error({ err, command: name }, 'command failed');
-        reply({ error: body });
-      },
-    );
+  return (payload, ack) => execute(deps, name, schema, payload, ack, run);
+}
+
+/** A socket listener that Socket.IO calls with the socket as `this`. */
+export type SharedListener<Sock> = (this: Sock, payload: unknown, ack?: unknown) => void;
+
+/**
+ * A command shared by every socket of a namespace: ONE function object, built once and
+ * registered on each socket (Socket.IO calls listeners with the socket as `this`), where
+ * `command` would allocate a closure (and its context) per socket and command. With thousands of
+ * sockets this is most of a connection's handler memory.
+ */
+export function socketCommand<Sock, S extends z.ZodType, T>(
+  deps: CommandDeps,
+  name: string,
+  schema: S,
+  run: (socket: Sock, input: z.infer<S>) => Promise<T>,
+): SharedListener<Sock> {
+  return function (this: Sock, payload: unknown, ack?: unknown) {
+    execute(deps, name, schema, payload, ack, (input) => run(this, input));
   };
 }

@@ -1,0 +1,774 @@
+/**
+ * `npm run bench -- --only capacity`: how many authenticated dispatcher connections the product
+ * holds and what they cost, side by side with a bare Socket.IO 4.8 server and a raw `ws` server
+ * measured in the same run (bench/capacity-baseline.ts).
+ *
+ * Targets, one after another, each on a fresh server: the product with one process, the product
+ * with N processes (`--workers`; N separate server processes on one database and a private Redis,
+ * or one server with WORKERS=N when `--mode cluster`), bare Socket.IO, raw ws. Servers run on the
+ * first CPU, load-generator processes (bench/capacity-loadgen.ts, <= `--per-loadgen` sockets each,
+ * source addresses 127.0.0.2..) and this process on the second.
+ *
+ * Per target: a ramp in steps of `--step` to `--max` connections (every client authenticated on
+ * /dispatch and in one of three center rooms); per step, after a hold: held/failed, server RSS
+ * (sum over its processes), CPU, event-loop delay, command-ack p50/p99. Then fan-out steps at the
+ * offered rates of `--rates` (deliveries/s; each publish goes to one room through the HTTP publish
+ * API, or the baselines' equivalent POST /publish): delivered/s, p50/p99 publish-to-receive, ack
+ * p99 meanwhile. For N > 1 product processes, a reconnect storm: one process is killed; time until
+ * its clients are reconnected to the survivors, re-joined and resynced, with ack p99 of the others
+ * meanwhile. Results: JSON, Markdown and SVG charts under bench-results/ (git-ignored).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import pg from 'pg';
+import { lineChart } from './chart';
+import type { ClientKind, LoadgenReply, LoadgenRequest } from './capacity-loadgen';
+import {
+  Cleanup,
+  fmt,
+  intListOption,
+  intOption,
+  markdownTable,
+  readCpuMs,
+  readRssMb,
+  sleep,
+  startServer,
+  stopChild,
+  summarize,
+  UsageError,
+  withOpenFiles,
+  DEMO_PASSWORD,
+  type Summary,
+} from './lib';
+import type { Benchmark, BenchContext, BenchReport } from './types';
+
+// ---------------------------------------------------------------------------------------------
+// Targets: what is measured
+// ---------------------------------------------------------------------------------------------
+
+interface Target {
+  name: string;
+  kind: ClientKind;
+  urls: string[];
+  rooms: string[];
+  centerIds: number[];
+  /** Tokens per room (product only). */
+  tokens: string[][];
+  /** Every server process (workers included). */
+  pids(): number[];
+  publish(urlIndex: number, roomIndex: number, title: string): Promise<boolean>;
+  /** Event-loop delay since the previous call, worst over the processes that answered. */
+  lag(): Promise<{ p99: number; max: number } | null>;
+  /** Kill the process behind urls[0], or one worker in cluster mode (reconnect storm). */
+  killFirst?(): Promise<void>;
+  /** Processes that share the clients (the storm kills one of them). */
+  processes: number;
+  /** Cluster mode: every client is on the one URL; a dropped client comes back on it. */
+  oneUrl: boolean;
+  /** A resync watermark for the storm's `deliveries:sync` (product). */
+  watermark?(): Promise<number>;
+  stop(): Promise<void>;
+  describe: string;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Child processes of a process, recursively (cluster workers), from /proc. */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  try {
+    const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    for (const k of kids) out.push(...processTree(k));
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+function pinArgs(cpu: number | null, cmd: string, args: string[]): [string, string[]] {
+  return cpu === null ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
+}
+
+/** Start a baseline server (bench/capacity-baseline.ts) and wait until it listens. */
+async function startBaseline(kind: 'socketio' | 'ws', cpu: number | null, cleanup: Cleanup): Promise<Target> {
+  const port = await freePort();
+  const [cmd, args] = withOpenFiles(true, pinArgs(cpu, process.execPath, ['--import', 'tsx', 'bench/capacity-baseline.ts', kind, String(port)]));
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
+  cleanup.add(`stop ${kind} baseline`, () => stopChild(child, 5000));
+  const lines: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${kind} baseline did not start: ${lines.join(' ')}`)), 30_000);
+    const onData = (b: Buffer) => {
+      lines.push(b.toString());
+      if (lines.join('').includes('listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (b: Buffer) => lines.push(b.toString()));
+    child.once('exit', (code) => reject(new Error(`${kind} baseline exited ${code}: ${lines.join(' ')}`)));
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const rooms = ['center:1', 'center:2', 'center:3'];
+  return {
+    name: kind === 'socketio' ? 'bare Socket.IO' : 'raw ws',
+    kind,
+    urls: [url],
+    rooms,
+    centerIds: [1, 2, 3],
+    tokens: [],
+    processes: 1,
+    oneUrl: true,
+    describe: kind === 'socketio' ? 'Socket.IO 4.8, websocket only, no auth, /dispatch, join + ping acks' : 'ws, rooms as Sets, JSON frames',
+    pids: () => (child.pid ? [child.pid] : []),
+    async publish(_u, roomIndex, title) {
+      const res = await fetch(`${url}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ room: rooms[roomIndex], event: 'notice:posted', data: { title, body: '', level: 'info' } }),
+      });
+      await res.arrayBuffer();
+      return res.status === 202;
+    },
+    async lag() {
+      try {
+        const s = (await (await fetch(`${url}/stats`)).json()) as { lagP99Ms: number; lagMaxMs: number };
+        return { p99: s.lagP99Ms, max: s.lagMaxMs };
+      } catch {
+        return null;
+      }
+    },
+    stop: () => stopChild(child, 5000),
+  };
+}
+
+async function sql(databaseUrl: string, text: string, values: unknown[] = []): Promise<pg.QueryResult> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    return await c.query(text, values);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Dispatcher accounts made in the database in one statement each (not through sign-up), `perCenter` per center. */
+async function createUsers(databaseUrl: string, perCenter: number): Promise<{ centerIds: number[]; emails: string[][] }> {
+  const centers = (await sql(databaseUrl, 'SELECT id FROM "Center" ORDER BY id LIMIT 3')).rows.map((r: { id: number }) => r.id);
+  if (centers.length === 0) throw new Error('the demo seed made no centers');
+  const emails: string[][] = [];
+  for (const centerId of centers) {
+    const list = Array.from({ length: perCenter }, (_, k) => `cap-${centerId}-${k}@bench.local`);
+    emails.push(list);
+    await sql(
+      databaseUrl,
+      `WITH u AS (
+         INSERT INTO "User" (email, name, role, "passwordHash")
+         SELECT e, 'Capacity ' || e, 'dispatcher', (SELECT "passwordHash" FROM "User" WHERE email = 'dispatcher@demo.local')
+         FROM unnest($1::text[]) e ON CONFLICT (email) DO NOTHING RETURNING id)
+       INSERT INTO "CenterMembership" ("userId", "centerId") SELECT id, $2 FROM u`,
+      [list, centerId],
+    );
+  }
+  return { centerIds: centers, emails };
+}
+
+interface ProductOptions {
+  workers: number;
+  mode: 'processes' | 'cluster';
+  cpu: number | null;
+  adminUrl: string;
+  usersPerCenter: number;
+  log: (m: string) => void;
+  cleanup: Cleanup;
+  redisPort: number;
+}
+
+async function startRedis(port: number, cleanup: Cleanup): Promise<string> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  cleanup.add('stop private redis', () => stopChild(child, 3000));
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return `redis://127.0.0.1:${port}`;
+    if (child.exitCode !== null) break;
+    await sleep(100);
+  }
+  throw new Error(`redis-server on port ${port} did not start (is the port free?)`);
+}
+
+async function startProduct(o: ProductOptions): Promise<Target> {
+  const secret = randomBytes(32).toString('base64url');
+  const env: Record<string, string> = { SERVE_PAGES: 'off', SNAPSHOT_INTERVAL_MS: '3600000' };
+  const multi = o.workers > 1;
+  if (multi && o.mode === 'processes') env.REDIS_URL = await startRedis(o.redisPort, o.cleanup);
+  env.WORKERS = o.mode === 'cluster' ? String(o.workers) : '1';
+  const databaseName = `dd_bench_cap_${process.pid}`;
+  const first = await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, databaseName, raiseOpenFiles: true });
+  const servers = [first];
+  if (multi && o.mode === 'processes') {
+    for (let k = 1; k < o.workers; k++) {
+      servers.push(await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, reuseDatabase: first.database, raiseOpenFiles: true }));
+    }
+  }
+  const dbUrl = (() => {
+    const u = new URL(o.adminUrl);
+    u.pathname = `/${first.database}`;
+    return u.toString();
+  })();
+  const { centerIds, emails } = await createUsers(dbUrl, o.usersPerCenter);
+  const tokens: string[][] = [];
+  for (const list of emails) tokens.push(await Promise.all(list.map((e) => first.token(e, DEMO_PASSWORD))));
+  const killed = new Set<number>();
+  return {
+    name: multi ? `product, ${o.workers} ${o.mode === 'cluster' ? 'workers' : 'processes'}` : 'product, 1 process',
+    kind: 'product',
+    urls: servers.map((s) => s.url),
+    rooms: centerIds.map((id) => `center:${id}`),
+    centerIds,
+    tokens,
+    describe: `SERVE_PAGES=off${!multi ? ', WORKERS=1' : o.mode === 'cluster' ? `, WORKERS=${o.workers} (node:cluster, sticky primary, cluster adapter, no Redis)` : `, ${o.workers} server processes on one database, Redis Streams adapter on a private redis-server`}`,
+    processes: o.workers,
+    oneUrl: o.mode === 'cluster' || !multi,
+    async watermark() {
+      const r = await sql(dbUrl, 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x');
+      return Number((r.rows[0] as { x: string }).x);
+    },
+    pids: () => servers.flatMap((s, i) => (killed.has(i) ? [] : processTree(s.pid))),
+    async publish(urlIndex, roomIndex, title) {
+      const live = servers.filter((_, i) => !killed.has(i));
+      const s = live[urlIndex % live.length]!;
+      const res = await fetch(`${s.url}/api/publish`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${s.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ namespace: '/dispatch', room: `center:${centerIds[roomIndex]}`, event: 'notice:posted', data: { title, body: '', level: 'info' } }),
+      });
+      await res.arrayBuffer();
+      return res.status === 202;
+    },
+    async lag() {
+      let worst = null as { p99: number; max: number } | null;
+      for (const [i, s] of servers.entries()) {
+        if (killed.has(i)) continue;
+        try {
+          const text = await (await fetch(`${s.url}/metrics`)).text();
+          const p99 = Number(/^nodejs_eventloop_lag_p99_seconds (\S+)/m.exec(text)?.[1]) * 1000;
+          const max = Number(/^nodejs_eventloop_lag_max_seconds (\S+)/m.exec(text)?.[1]) * 1000;
+          if (Number.isFinite(p99)) worst = { p99: Math.max(worst?.p99 ?? 0, p99), max: Math.max(worst?.max ?? 0, max) };
+        } catch {
+          // a worker that does not answer is visible in the ack figures
+        }
+      }
+      return worst;
+    },
+    killFirst() {
+      const s = servers[0]!;
+      if (o.mode === 'cluster' && multi) {
+        // One worker (the primary forks a replacement after its back-off; clients return to the port).
+        const worker = processTree(s.pid)[1];
+        if (worker !== undefined) process.kill(worker, 'SIGKILL');
+        return Promise.resolve();
+      }
+      killed.add(0);
+      for (const pid of processTree(s.pid).reverse()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      return Promise.resolve();
+    },
+    stop: () => Promise.resolve(), // the cleanup stops the servers and drops the database
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generators
+// ---------------------------------------------------------------------------------------------
+
+class Loadgen {
+  private waiting: ((m: LoadgenReply) => void)[] = [];
+  private constructor(readonly child: ChildProcess) {
+    child.on('message', (m: LoadgenReply) => {
+      if (m.type === 'error') {
+        const w = this.waiting.shift();
+        w?.(m);
+        return;
+      }
+      this.waiting.shift()?.(m);
+    });
+  }
+
+  static start(cpu: number | null, cleanup: Cleanup): Loadgen {
+    const [cmd, args] = withOpenFiles(true, pinArgs(cpu, process.execPath, ['--import', 'tsx', 'bench/capacity-loadgen.ts']));
+    const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    cleanup.add('stop load generator', () => stopChild(child, 3000));
+    return new Loadgen(child);
+  }
+
+  /** Requests are answered in order, one reply each (fanout-start and storm-watch have none). */
+  ask<T extends LoadgenReply['type']>(req: LoadgenRequest, expect: T): Promise<Extract<LoadgenReply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push((m) => {
+        if (m.type === 'error') reject(new Error(`load generator: ${m.message}`));
+        else if (m.type !== expect) reject(new Error(`load generator answered ${m.type}, expected ${expect}`));
+        else resolve(m as Extract<LoadgenReply, { type: T }>);
+      });
+      this.child.send(req);
+    });
+  }
+
+  tell(req: LoadgenRequest): void {
+    this.child.send(req);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------------
+
+interface StepResult {
+  target: string;
+  connections: number;
+  held: number;
+  failed: number;
+  connectRate: number;
+  rssMb: number;
+  rssIdleMb: number;
+  rssPer1kMb: number;
+  rssPer1kMarginalMb: number;
+  cpuPct: number;
+  lagP99Ms: number | null;
+  lagMaxMs: number | null;
+  ack: Summary;
+  ackFailed: number;
+  loadgenRssMb: number;
+  errors: string[];
+}
+
+interface FanoutResult {
+  target: string;
+  held: number;
+  offered: number;
+  publishes: number;
+  publishFailures: number;
+  expected: number;
+  received: number;
+  delivered: number;
+  latency: Summary;
+  ack: Summary;
+  cpuPct: number;
+}
+
+interface StormResult {
+  target: string;
+  killedHeld: number;
+  dropped: number;
+  back: number;
+  allBackMs: number | null;
+  ack: Summary;
+  ackFailed: number;
+  errors: string[];
+}
+
+interface Params {
+  max: number;
+  step: number;
+  holdMs: number;
+  perLoadgen: number;
+  concurrency: number;
+  rates: number[];
+  fanoutMs: number;
+  acksPerSec: number;
+  stormTimeoutMs: number;
+}
+
+const sumOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+function sources(): string[] {
+  return Array.from({ length: 19 }, (_, i) => `127.0.0.${i + 2}`);
+}
+
+async function acksAll(gens: Loadgen[], durationMs: number, perSecond: number, avoidUrl?: string): Promise<{ lat: number[]; failed: number; errors: string[] }> {
+  const replies = await Promise.all(
+    gens.map((g) => g.ask({ type: 'acks', durationMs, perSecond: perSecond / gens.length, ...(avoidUrl ? { avoidUrl } : {}) }, 'acks')),
+  );
+  return { lat: replies.flatMap((r) => r.latencies), failed: sumOf(replies.map((r) => r.failed)), errors: replies.flatMap((r) => r.errors) };
+}
+
+async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: number | null, cleanup: Cleanup) {
+  const gensNeeded = Math.max(1, Math.ceil(p.max / p.perLoadgen));
+  const gens: Loadgen[] = [];
+  for (let i = 0; i < gensNeeded; i++) gens.push(Loadgen.start(loadCpu, cleanup));
+  const rss = () => sumOf(target.pids().map((pid) => readRssMb(pid) ?? 0));
+  const cpuMs = () => sumOf(target.pids().map((pid) => readCpuMs(pid) ?? 0));
+  await sleep(2000); // start-up garbage settles before the idle reading
+  const rssIdleMb = rss();
+  const steps: StepResult[] = [];
+  const fanouts: FanoutResult[] = [];
+  let storm: StormResult | undefined;
+  let held = 0;
+  let failedTotal = 0;
+  const errors: string[] = [];
+  for (let goal = Math.min(p.step, p.max); held + failedTotal < p.max; goal = Math.min(goal + p.step, p.max)) {
+    if (performance.now() > ctx.deadline - 30_000) {
+      errors.push(`stopped at ${held} connections: time budget`);
+      break;
+    }
+    const add = goal - held - failedTotal;
+    const t0 = performance.now();
+    const opened = await Promise.all(
+      gens.map((g, i) => {
+        const count = Math.floor(add / gens.length) + (i < add % gens.length ? 1 : 0);
+        return g.ask(
+          { type: 'open', kind: target.kind, urls: target.urls, tokens: target.tokens, rooms: target.rooms, centerIds: target.centerIds, count, concurrency: p.concurrency, sources: sources() },
+          'opened',
+        );
+      }),
+    );
+    const connectMs = performance.now() - t0;
+    held = sumOf(opened.map((o) => o.held));
+    const failed = sumOf(opened.map((o) => o.failed));
+    failedTotal += failed;
+    errors.push(...opened.flatMap((o) => o.errors).slice(0, 3));
+    // Hold: commands from a sample of clients, server readings over the same window.
+    await target.lag();
+    const c0 = cpuMs();
+    const w0 = performance.now();
+    const acks = await acksAll(gens, p.holdMs, p.acksPerSec);
+    const cpuPct = ((cpuMs() - c0) * 100) / (performance.now() - w0);
+    const lag = await target.lag();
+    const rssMb = rss();
+    const status = await Promise.all(gens.map((g) => g.ask({ type: 'status' }, 'status')));
+    const step: StepResult = {
+      target: target.name,
+      connections: goal,
+      held,
+      failed: failedTotal,
+      connectRate: (add * 1000) / connectMs,
+      rssMb,
+      rssIdleMb,
+      rssPer1kMb: held ? (rssMb * 1000) / held : Number.NaN,
+      rssPer1kMarginalMb: held ? ((rssMb - rssIdleMb) * 1000) / held : Number.NaN,
+      cpuPct,
+      lagP99Ms: lag?.p99 ?? null,
+      lagMaxMs: lag?.max ?? null,
+      ack: summarize(acks.lat),
+      ackFailed: acks.failed,
+      loadgenRssMb: sumOf(status.map((s) => s.rssMb)),
+      errors: [...opened.flatMap((o) => o.errors), ...acks.errors].slice(0, 5),
+    };
+    steps.push(step);
+    ctx.log(
+      `capacity: ${target.name}: ${held}/${goal} held, ${failedTotal} failed, ${fmt(step.connectRate, 0)} connects/s, RSS ${fmt(rssMb, 0)} MB ` +
+        `(${fmt(step.rssPer1kMarginalMb, 1)} MB/1k over idle), CPU ${fmt(cpuPct, 0)}%, lag p99 ${fmt(step.lagP99Ms, 1)} ms, ack p99 ${fmt(step.ack.p99, 1)} ms`,
+    );
+    if (failedTotal > Math.max(10, goal * 0.01)) {
+      errors.push(`ramp stopped: ${failedTotal} failed connections by ${goal}`);
+      break;
+    }
+  }
+
+  // Fan-out: publishes spread over the rooms (and the product's processes), paced to the offered rate.
+  const roomSize = held / target.rooms.length;
+  for (const offered of p.rates) {
+    if (held === 0 || performance.now() > ctx.deadline - 30_000) break;
+    const perSecond = offered / roomSize;
+    const publishes = Math.max(1, Math.round((perSecond * p.fanoutMs) / 1000));
+    for (const g of gens) g.tell({ type: 'fanout-start' });
+    await sleep(50);
+    const c0 = cpuMs();
+    const w0 = performance.now();
+    let publishFailures = 0;
+    const inflight = new Set<Promise<void>>();
+    const acksDuring = acksAll(gens, p.fanoutMs, p.acksPerSec);
+    for (let k = 0; k < publishes; k++) {
+      const due = w0 + (k * 1000) / perSecond;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      while (inflight.size >= 256) await Promise.race(inflight);
+      const title = `cap ${performance.timeOrigin + performance.now()}`;
+      const pr = target.publish(k, k % target.rooms.length, title).then(
+        (ok) => void (ok || (publishFailures += 1)),
+        () => void (publishFailures += 1),
+      );
+      inflight.add(pr);
+      void pr.finally(() => inflight.delete(pr));
+    }
+    await Promise.all(inflight);
+    const acks = await acksDuring;
+    const windowMs = performance.now() - w0;
+    await sleep(Math.min(5000, 1000 + roomSize / 10));
+    const cpuPct = ((cpuMs() - c0) * 100) / (performance.now() - w0);
+    const replies = await Promise.all(gens.map((g) => g.ask({ type: 'fanout-stop' }, 'fanout')));
+    const received = sumOf(replies.map((r) => r.received));
+    const lat = replies.flatMap((r) => r.latencies);
+    const f: FanoutResult = {
+      target: target.name,
+      held,
+      offered,
+      publishes,
+      publishFailures,
+      expected: Math.round(publishes * roomSize),
+      received,
+      delivered: (received * 1000) / windowMs,
+      latency: summarize(lat),
+      ack: summarize(acks.lat),
+      cpuPct,
+    };
+    fanouts.push(f);
+    ctx.log(
+      `capacity: ${target.name}: fan-out offered ${offered}/s -> delivered ${fmt(f.delivered, 0)}/s, p50 ${fmt(f.latency.p50, 1)} ms, p99 ${fmt(f.latency.p99, 1)} ms, ` +
+        `${received}/${f.expected} received, ack p99 ${fmt(f.ack.p99, 1)} ms`,
+    );
+  }
+
+  // Reconnect storm: kill the first process; its clients go to the survivors, re-join and resync.
+  if (target.killFirst && target.processes > 1 && held > 0 && performance.now() < ctx.deadline - 40_000) {
+    const dead = target.oneUrl ? null : target.urls[0]!;
+    const sinceTx = (await target.watermark?.()) ?? 0;
+    for (const g of gens) g.tell({ type: 'storm-watch', deadUrl: dead, sinceTx });
+    await sleep(50);
+    const killedHeld = Math.round(held / target.processes);
+    await target.killFirst();
+    const t0 = performance.now();
+    const lat: number[] = [];
+    let ackFailed = 0;
+    const stormErrors: string[] = [];
+    let result = { dropped: 0, back: 0, lastBackMs: null as number | null };
+    while (performance.now() - t0 < p.stormTimeoutMs) {
+      const a = await acksAll(gens, 1000, p.acksPerSec, dead ?? undefined);
+      lat.push(...a.lat);
+      ackFailed += a.failed;
+      stormErrors.push(...a.errors.slice(0, 2));
+      const rs = await Promise.all(gens.map((g) => g.ask({ type: 'storm-result' }, 'storm')));
+      result = {
+        dropped: sumOf(rs.map((r) => r.dropped)),
+        back: sumOf(rs.map((r) => r.back)),
+        lastBackMs: rs.some((r) => r.lastBackMs !== null) ? Math.max(...rs.map((r) => r.lastBackMs ?? 0)) : null,
+      };
+      stormErrors.push(...rs.flatMap((r) => r.errors).slice(0, 3));
+      ctx.log(`capacity: ${target.name}: storm ${fmt((performance.now() - t0) / 1000, 0)} s: ${result.back}/${result.dropped} of ~${killedHeld} back`);
+      if (result.dropped >= killedHeld * 0.98 && result.back >= result.dropped) break;
+    }
+    storm = {
+      target: target.name,
+      killedHeld,
+      dropped: result.dropped,
+      back: result.back,
+      allBackMs: result.back >= result.dropped && result.dropped > 0 ? result.lastBackMs : null,
+      ack: summarize(lat),
+      ackFailed,
+      errors: [...new Set(stormErrors)].slice(0, 5),
+    };
+  }
+
+  await Promise.all(gens.map((g) => g.ask({ type: 'close' }, 'closed').catch(() => undefined)));
+  await Promise.all(gens.map((g) => stopChild(g.child, 3000)));
+  return { steps, fanouts, storm, errors };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+function ratio(a: number | null | undefined, b: number | null | undefined): string {
+  if (a === null || a === undefined || b === null || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return 'n/a';
+  return `${fmt(a / b, 2)}x`;
+}
+
+export const capacity: Benchmark = {
+  name: 'capacity',
+  summary: 'connections held, RSS per 1k, ack p99, fan-out and a reconnect storm: product (1 and N processes) vs bare Socket.IO vs raw ws',
+  options: [
+    { name: 'max', description: 'connections to ramp to, per target', defaultText: '3000' },
+    { name: 'step', description: 'connections added per ramp step', defaultText: '1000' },
+    { name: 'hold', description: 'seconds each step is held while acks are measured', defaultText: '4' },
+    { name: 'workers', description: 'product processes of the N-process target (1: skip it)', defaultText: '2' },
+    { name: 'mode', description: 'cluster (one server, WORKERS=N) or processes (N servers, one database, a private Redis)', defaultText: 'cluster' },
+    { name: 'targets', description: 'comma-separated subset of product-1,product-n,socketio,ws', defaultText: 'all' },
+    { name: 'rates', description: 'offered fan-out rates, deliveries per second', defaultText: '5000,10000,20000' },
+    { name: 'fanout-seconds', description: 'seconds of publishing per fan-out rate', defaultText: '4' },
+    { name: 'acks', description: 'commands with an ack per second (all load generators together)', defaultText: '100' },
+    { name: 'per-loadgen', description: 'most sockets one load-generator process opens', defaultText: '15000' },
+    { name: 'concurrency', description: 'connects in flight per load generator', defaultText: '50' },
+    { name: 'users', description: 'dispatcher accounts per center (sockets share their tokens)', defaultText: '10' },
+    { name: 'storm-seconds', description: 'longest wait for a reconnect storm to settle', defaultText: '40' },
+    { name: 'redis-port', description: 'port of the private redis-server for the N-process product', defaultText: '4601' },
+    { name: 'out', description: 'results folder (JSON, Markdown, SVG)', defaultText: 'bench-results/capacity-<time>' },
+  ],
+
+  async run(ctx: BenchContext): Promise<BenchReport> {
+    const a = ctx.args;
+    const p: Params = {
+      max: intOption(a, 'max', 3000, 1),
+      step: intOption(a, 'step', 1000, 1),
+      holdMs: intOption(a, 'hold', 4, 1) * 1000,
+      perLoadgen: intOption(a, 'per-loadgen', 15_000, 100),
+      concurrency: intOption(a, 'concurrency', 50, 1),
+      rates: intListOption(a, 'rates', [5000, 10_000, 20_000]),
+      fanoutMs: intOption(a, 'fanout-seconds', 4, 1) * 1000,
+      acksPerSec: intOption(a, 'acks', 100, 1),
+      stormTimeoutMs: intOption(a, 'storm-seconds', 40, 5) * 1000,
+    };
+    if (p.perLoadgen > 18_000) throw new UsageError('--per-loadgen must be at most 18000 (open-file cap 20,000 per process)');
+    const workers = intOption(a, 'workers', 2, 1);
+    const mode = a.options.get('mode') ?? 'cluster';
+    if (mode !== 'processes' && mode !== 'cluster') throw new UsageError('--mode must be processes or cluster');
+    const usersPerCenter = intOption(a, 'users', 10, 1);
+    const redisPort = intOption(a, 'redis-port', 4601, 1);
+    const all = ['product-1', 'product-n', 'socketio', 'ws'];
+    const chosen = (a.options.get('targets') ?? all.join(',')).split(',').map((s) => s.trim());
+    const unknown = chosen.filter((t) => !all.includes(t));
+    if (unknown.length) throw new UsageError(`--targets: unknown ${unknown.join(', ')}; known: ${all.join(', ')}`);
+    const started = new Date();
+    const outDir = a.options.get('out') ?? path.join('bench-results', `capacity-${started.toISOString().replace(/[:.]/g, '-')}`);
+
+    const serverCpu = ctx.cpus.server;
+    const loadCpu = ctx.cpus.bench;
+    const pinned = serverCpu !== null && loadCpu !== null;
+
+    const results: Awaited<ReturnType<typeof runTarget>>[] = [];
+    const described: { name: string; describe: string }[] = [];
+    for (const t of chosen) {
+      if (t === 'product-n' && workers < 2) continue;
+      if (performance.now() > ctx.deadline - 60_000) {
+        ctx.log(`capacity: skipping ${t}: time budget`);
+        continue;
+      }
+      const cleanup = new Cleanup();
+      // Also on an aborted run (time budget, Ctrl-C): the runner's cleanup runs this target's.
+      ctx.cleanup.add(`capacity ${t}`, async () => {
+        await cleanup.run();
+      });
+      try {
+        ctx.log(`capacity: starting ${t}`);
+        const target =
+          t === 'socketio' || t === 'ws'
+            ? await startBaseline(t, serverCpu, cleanup)
+            : await startProduct({ workers: t === 'product-1' ? 1 : workers, mode, cpu: serverCpu, adminUrl: ctx.adminUrl, usersPerCenter, log: (m) => ctx.log(m), cleanup, redisPort });
+        described.push({ name: target.name, describe: target.describe });
+        results.push(await runTarget(ctx, target, p, loadCpu, cleanup));
+        await target.stop();
+      } finally {
+        for (const f of await cleanup.run()) ctx.log(`capacity: cleanup failed: ${f}`);
+      }
+    }
+
+    const steps = results.flatMap((r) => r.steps);
+    const fanouts = results.flatMap((r) => r.fanouts);
+    const storms = results.flatMap((r) => (r.storm ? [r.storm] : []));
+    const top = (name: string) => steps.filter((s) => s.target === name).at(-1);
+    const bare = top('bare Socket.IO');
+
+    const blocks: string[] = [];
+    blocks.push(
+      `Started ${started.toISOString()}. ${pinned ? `Servers pinned to CPU ${serverCpu}; load generators (${Math.ceil(p.max / p.perLoadgen)} process(es) per target, source addresses 127.0.0.2-20) and the publisher to CPU ${loadCpu}` : 'Not pinned'}. ` +
+        `Ramp to ${p.max} in steps of ${p.step}, ${p.holdMs / 1000} s hold per step, ${p.acksPerSec} acks/s (product: centers:list, one database read; baselines: ping). ` +
+        'Every client is on /dispatch (websocket), authenticated (product) and in one of three center rooms.',
+      described.map((d) => `- ${d.name}: ${d.describe}`).join('\n'),
+    );
+    const names = [...new Set(steps.map((s) => s.target))];
+    blocks.push(
+      '### Side by side at the highest step',
+      markdownTable(
+        ['', ...names],
+        [
+          ['connections held / failed', ...names.map((n) => (top(n) ? `${top(n)!.held} / ${top(n)!.failed}` : 'n/a'))],
+          ['server RSS MB (idle)', ...names.map((n) => `${fmt(top(n)?.rssMb, 0)} (${fmt(top(n)?.rssIdleMb, 0)})`)],
+          ['RSS per 1k over idle, MB', ...names.map((n) => fmt(top(n)?.rssPer1kMarginalMb, 1))],
+          ['  vs bare Socket.IO', ...names.map((n) => ratio(top(n)?.rssPer1kMarginalMb, bare?.rssPer1kMarginalMb))],
+          ['RSS per 1k total, MB', ...names.map((n) => fmt(top(n)?.rssPer1kMb, 1))],
+          ['connects/s (last step)', ...names.map((n) => fmt(top(n)?.connectRate, 0))],
+          ['CPU % while holding', ...names.map((n) => fmt(top(n)?.cpuPct, 0))],
+          ['event-loop delay p99 / max ms', ...names.map((n) => `${fmt(top(n)?.lagP99Ms, 1)} / ${fmt(top(n)?.lagMaxMs, 1)}`)],
+          ['ack p50 / p99 ms', ...names.map((n) => `${fmt(top(n)?.ack.p50, 1)} / ${fmt(top(n)?.ack.p99, 1)}`)],
+          ['  ack p99 vs bare Socket.IO', ...names.map((n) => ratio(top(n)?.ack.p99, bare?.ack.p99))],
+        ],
+      ),
+      '### Ramp',
+      markdownTable(
+        ['target', 'connections', 'held', 'failed', 'connects/s', 'RSS MB', 'MB/1k over idle', 'CPU %', 'lag p99 ms', 'ack p50 ms', 'ack p99 ms'],
+        steps.map((s) => [s.target, String(s.connections), String(s.held), String(s.failed), fmt(s.connectRate, 0), fmt(s.rssMb, 0), fmt(s.rssPer1kMarginalMb, 1), fmt(s.cpuPct, 0), fmt(s.lagP99Ms, 1), fmt(s.ack.p50, 1), fmt(s.ack.p99, 1)]),
+      ),
+    );
+    if (fanouts.length) {
+      const bareAt = (offered: number) => fanouts.find((f) => f.target === 'bare Socket.IO' && f.offered === offered);
+      blocks.push(
+        '### Fan-out',
+        `Each publish goes to one of the three rooms (about ${fmt(fanouts[0]!.held / 3, 0)} clients each), paced to the offered deliveries/s for ${p.fanoutMs / 1000} s; the product publishes through POST /api/publish (API key, catalogue and schema check; round-robin over its processes), the baselines through POST /publish. Latency = receive - send time carried in the message (same machine clock).`,
+        markdownTable(
+          ['target', 'offered/s', 'delivered/s', 'vs bare Socket.IO', 'received / expected', 'p50 ms', 'p99 ms', 'ack p99 ms meanwhile', 'server CPU %', 'publish failures'],
+          fanouts.map((f) => [f.target, String(f.offered), fmt(f.delivered, 0), ratio(f.delivered, bareAt(f.offered)?.delivered), `${f.received} / ${f.expected}`, fmt(f.latency.p50, 1), fmt(f.latency.p99, 1), fmt(f.ack.p99, 1), fmt(f.cpuPct, 0), String(f.publishFailures)]),
+        ),
+      );
+      const one = fanouts.filter((f) => f.target === 'product, 1 process');
+      const many = fanouts.filter((f) => f.target.startsWith('product, ') && f.target !== 'product, 1 process');
+      if (one.length && many.length) {
+        const best = (fs: FanoutResult[]) => Math.max(0, ...fs.filter((f) => f.latency.p99 <= 100).map((f) => f.delivered));
+        blocks.push(`Best delivered/s at p99 <= 100 ms: 1 process ${fmt(best(one), 0)}, ${many[0]!.target} ${fmt(best(many), 0)} (${ratio(best(many), best(one))}); bare Socket.IO ${fmt(best(fanouts.filter((f) => f.target === 'bare Socket.IO')), 0)}.`);
+      }
+    }
+    if (storms.length) {
+      blocks.push(
+        '### Reconnect storm',
+        markdownTable(
+          ['target', 'clients on the killed process', 'dropped', 'back (re-joined + resynced)', 'all back after s', 'ack p50 / p99 ms of the others meanwhile', 'ack failures'],
+          storms.map((s) => [s.target, String(s.killedHeld), String(s.dropped), String(s.back), s.allBackMs === null ? 'not all' : fmt(s.allBackMs / 1000, 1), `${fmt(s.ack.p50, 1)} / ${fmt(s.ack.p99, 1)}`, String(s.ackFailed)]),
+        ),
+      );
+    }
+
+    // Files: JSON, Markdown, charts.
+    fs.mkdirSync(outDir, { recursive: true });
+    const json = { started: started.toISOString(), node: process.version, params: p, workers, mode, pinned, serverCpu, loadCpu, targets: described, steps, fanouts, storms, errors: results.flatMap((r) => r.errors) };
+    fs.writeFileSync(path.join(outDir, 'capacity.json'), JSON.stringify(json, null, 2));
+    fs.writeFileSync(path.join(outDir, 'capacity.md'), `# capacity ${started.toISOString()}\n\n${blocks.join('\n\n')}\n`);
+    fs.writeFileSync(
+      path.join(outDir, 'rss-vs-connections.svg'),
+      lineChart({
+        title: 'Server RSS (MB, all processes) vs connections held',
+        xLabel: 'connections held',
+        yLabel: 'RSS MB',
+        series: names.map((n) => ({ name: n, points: steps.filter((s) => s.target === n).map((s) => [s.held, s.rssMb] as [number, number]) })),
+      }),
+    );
+    fs.writeFileSync(
+      path.join(outDir, 'p99-vs-delivered.svg'),
+      lineChart({
+        title: 'Fan-out p99 publish-to-receive (ms) vs delivered messages/s',
+        xLabel: 'delivered msgs/s',
+        yLabel: 'p99 ms',
+        series: [...new Set(fanouts.map((f) => f.target))].map((n) => ({ name: n, points: fanouts.filter((f) => f.target === n).map((f) => [f.delivered, f.latency.p99] as [number, number]) })),
+      }),
+    );
+    const notes = [
+      `Results written to ${outDir}/ (capacity.json, capacity.md, rss-vs-connections.svg, p99-vs-delivered.svg).`,
+      'RSS per 1k over idle = (RSS while holding - RSS before the first client) / held x 1000, summed over the target\'s processes; the product\'s idle RSS includes its database pool and modules.',
+      ...results.flatMap((r) => r.errors).map((e) => `error: ${e}`),
+      ...steps.filter((s) => s.errors.length).map((s) => `${s.target} at ${s.connections}: ${s.errors.join('; ')}`),
+      ...storms.filter((s) => s.errors.length).map((s) => `${s.target} storm: ${s.errors.join('; ')}`),
+    ];
+    return { title: 'capacity', blocks, notes };
+  },
+};
