@@ -63,6 +63,9 @@ const SOCKET_ROWS: Record<NamespaceName, Record<string, SocketRow>> = {
     'riders:list': { targets: ['A', 'B'], expect: seesCenter, payload: (c) => ({ centerId: c.centerId }) },
     'rider:position': { targets: ['-'], expect: (r) => r === 'rider', payload: () => ({ lat: 37.5, lng: 127 }) },
     'shops:status': { targets: ['A', 'B'], expect: seesCenter, payload: (c) => ({ centerId: c.centerId }) },
+    // Every connection reports its own device facts; repair counts only count for the user's centers.
+    'presence:heartbeat': { targets: ['-'], expect: always, payload: () => ({ appVersion: '1.0.0', duty: 'on' }) },
+    'presence:list': { targets: ['A', 'B'], expect: seesCenter, payload: (c) => ({ centerId: c.centerId }) },
   },
   '/chat': {
     'chat:join': { targets: ['A', 'B'], expect: chats, payload: (c) => ({ centerId: c.centerId }) },
@@ -77,6 +80,7 @@ const SOCKET_ROWS: Record<NamespaceName, Record<string, SocketRow>> = {
   },
   '/monitor': {
     'monitor:stats': { targets: ['-'], expect: (r) => r === 'admin', payload: () => ({}) },
+    'monitor:history': { targets: ['-'], expect: (r) => r === 'admin', payload: () => ({}) },
   },
 };
 /** Who may open each namespace at all. */
