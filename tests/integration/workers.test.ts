@@ -127,7 +127,9 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
     console.log(`${redis ? 'redis lease' : 'primary-assigned'}: jobs taken over ${takeoverMs} ms after kill -9 of the owner; worker back ${restartMs} ms after it`);
     // Within one lease (plus one try) with Redis; at once when the primary sees the exit.
     expect(takeoverMs).toBeLessThan(redis ? 3000 + 1500 : 1000);
-    // Still one simulator running: the restarted worker does not start another.
+    // Still one simulator running: the new owner starts it (its log line may arrive a moment after
+    // the takeover's), and the restarted worker does not start another.
+    await server.waitForLog((l) => l.msg === 'traffic simulator on' && l.pid === next.pid && (l.time ?? 0) >= killedAt, 5000, 'simulator on the new owner');
     const simulatorsOn = server.logs.filter((l) => l.msg === 'traffic simulator on' && (l.time ?? 0) >= killedAt);
     expect(simulatorsOn.map((l) => l.pid)).toEqual([next.pid]);
     const health = await fetch(`${url}/api/health`);
