@@ -150,6 +150,19 @@ export interface NodeSample {
   eventsOutPerSec: number;
 }
 
+/** One chart point of a node's stats record: the server keeps these, the monitor page draws them. */
+export function nodeSample(s: NodeStats): NodeSample {
+  return {
+    t: Date.parse(s.reportedAt),
+    sockets: Object.values(s.sockets).reduce((a, b) => a + b, 0),
+    cpuPct: s.cpuPct,
+    rssBytes: s.rssBytes,
+    lagP99Ms: s.lagP99Ms,
+    eventsInPerSec: s.eventsInPerSec,
+    eventsOutPerSec: s.eventsOutPerSec,
+  };
+}
+
 export interface MonitorHistory {
   nodes: { nodeId: string; samples: NodeSample[] }[];
   alerts: AlertRecord[];

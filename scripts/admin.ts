@@ -14,7 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import { ROLES, type Role } from '../protocol';
 import { hashPassword } from '../server/auth/password';
-import { ConfigError, loadConfig } from '../server/config';
+import { loadConfig } from '../server/config';
+import { runCli } from './cli';
 import { openDatabase } from '../server/db/database';
 import { applyMigrations } from '../server/db/migrate';
 
@@ -98,10 +99,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(`admin: ${err instanceof ConfigError ? err.message : (err as Error).message}`);
-    process.exit(1);
-  },
-);
+runCli('admin', main);

@@ -11,7 +11,8 @@
  * Uses DATABASE_URL, or the embedded database in DATA_DIR (stop the server first: one process
  * owns an embedded data folder). Applies pending migrations, so it works before the first start.
  */
-import { ConfigError, loadConfig } from '../server/config';
+import { loadConfig } from '../server/config';
+import { runCli } from './cli';
 import { API_KEY_SCOPES } from '../protocol';
 import { createApiKey, DEFAULT_SCOPES, listApiKeys, parseScopes, revokeApiKey } from '../server/auth/apikeys';
 import { openDatabase } from '../server/db/database';
@@ -82,10 +83,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(`apikey: ${err instanceof ConfigError ? err.message : (err as Error).message}`);
-    process.exit(1);
-  },
-);
+runCli('apikey', main);

@@ -11,7 +11,8 @@
  * ACL are created on (or removed from) the external Mosquitto broker too, through its dynamic
  * security plugin.
  */
-import { ConfigError, loadConfig } from '../server/config';
+import { loadConfig } from '../server/config';
+import { runCli } from './cli';
 import { openDatabase } from '../server/db/database';
 import { applyMigrations } from '../server/db/migrate';
 import { createDevicesService } from '../server/devices/devices.service';
@@ -85,10 +86,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(`device: ${err instanceof ConfigError ? err.message : (err as Error).message}`);
-    process.exit(1);
-  },
-);
+runCli('device', main);

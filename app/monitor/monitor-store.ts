@@ -1,6 +1,6 @@
 import { createStore } from 'zustand/vanilla';
-import type { AlertRecord, MonitorHistory, MonitorOverview } from '@/protocol';
-import { createSeries, sampleFromStats, type SampleKey } from './series';
+import { nodeSample, type AlertRecord, type MonitorHistory, type MonitorOverview } from '@/protocol';
+import { createSeries, type SampleKey } from './series';
 
 type Aligned = [number[], ...(number | null)[][]];
 export interface MonitorCharts {
@@ -41,7 +41,7 @@ export function createMonitorStore() {
   return createStore<MonitorState>()((set) => ({
     view: { overview: null, history: [], charts: null },
     overview(o) {
-      for (const n of o.nodes) if (!n.down) series.add(n.nodeId, sampleFromStats(n));
+      for (const n of o.nodes) if (!n.down) series.add(n.nodeId, nodeSample(n));
       series.prune(o.sentAt);
       set((s) => ({ view: { ...s.view, overview: o, charts: charts() } }));
     },

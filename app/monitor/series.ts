@@ -1,4 +1,4 @@
-import type { NodeSample, NodeStats } from '@/protocol';
+import type { NodeSample } from '@/protocol';
 
 /** The window the charts show. */
 export const WINDOW_MS = 15 * 60_000;
@@ -33,15 +33,3 @@ export function createSeries(intervalMs: number) {
   };
 }
 export type Series = ReturnType<typeof createSeries>;
-
-export function sampleFromStats(s: NodeStats): NodeSample {
-  return {
-    t: Date.parse(s.reportedAt),
-    sockets: Object.values(s.sockets).reduce((a, b) => a + b, 0),
-    cpuPct: s.cpuPct,
-    rssBytes: s.rssBytes,
-    lagP99Ms: s.lagP99Ms,
-    eventsInPerSec: s.eventsInPerSec,
-    eventsOutPerSec: s.eventsOutPerSec,
-  };
-}

@@ -1,20 +1,9 @@
 import type { Redis } from 'ioredis';
-import type { AlertRecord, NodeSample, NodeStats } from '../../protocol';
+import { nodeSample, type AlertRecord, type NodeSample, type NodeStats } from '../../protocol';
 
 /** Samples kept per node for the monitor's charts: 15 minutes at the report interval. */
 export const HISTORY_MS = 15 * 60_000;
 
-export function sampleOf(s: NodeStats): NodeSample {
-  return {
-    t: Date.parse(s.reportedAt),
-    sockets: Object.values(s.sockets).reduce((a, b) => a + b, 0),
-    cpuPct: s.cpuPct,
-    rssBytes: s.rssBytes,
-    lagP99Ms: s.lagP99Ms,
-    eventsInPerSec: s.eventsInPerSec,
-    eventsOutPerSec: s.eventsOutPerSec,
-  };
-}
 
 /**
  * The cluster's shared operational state: each node's last stats record and recent samples, the
@@ -45,7 +34,7 @@ export function createMemoryNodeRegistry(now: () => number = Date.now): NodeRegi
     report(stats, points) {
       nodes.set(stats.nodeId, stats);
       const list = hist.get(stats.nodeId) ?? [];
-      list.push(sampleOf(stats));
+      list.push(nodeSample(stats));
       if (list.length > points) list.splice(0, list.length - points);
       hist.set(stats.nodeId, list);
       return Promise.resolve();
@@ -113,7 +102,7 @@ export function createRedisNodeRegistry(redis: Redis, prefix: string, recordTtlM
   };
   return {
     async report(stats, points) {
-      const sample = JSON.stringify(sampleOf(stats));
+      const sample = JSON.stringify(nodeSample(stats));
       await redis
         .multi()
         .hset(nodeKey(stats.nodeId), 'stats', JSON.stringify(stats))
