@@ -63,7 +63,8 @@ test.describe('operations', () => {
         ALERT_WEBHOOK_URL: hooks.url,
         ALERT_WEBHOOK_SECRET: secret,
       };
-      a = await startNode({ ...common, PORT: String(PORT_A) });
+      // On PostgreSQL nothing is seeded unless asked: node A seeds the demo accounts (admin included).
+      a = await startNode({ ...common, PORT: String(PORT_A), DEMO_SEED: 'on' });
       b = await startNode({ ...common, PORT: String(PORT_B), SERVE_PAGES: 'off', DEMO_SEED: 'off' });
       const nodeB = `${os.hostname()}:${b.pid}`;
       const urlA = `http://127.0.0.1:${PORT_A}`;
