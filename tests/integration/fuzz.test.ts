@@ -18,7 +18,7 @@ const WRITES = new Set(['delivery:assign', 'delivery:pick_up', 'delivery:deliver
 
 const FIELDS = ['deliverySeq', 'centerId', 'riderId', 'seqs', 'since', 'body', 'clientId', 'orderNo', 'q', 'lat', 'lng', 'reason', 'expectedVersion', 'idempotencyKey', 'all', 'beforeId', 'email', 'password', 'role', 'centerIds', 'namespace', 'room', 'event', 'data', 'title', 'level'];
 
-describe('fuzzing every input edge (PostgreSQL)', () => {
+describe('fuzzing every input edge (PostgreSQL)', { timeout: 240_000 }, () => {
   let t: TestApp;
   let adminId = 0;
   let tokens: Record<'admin' | 'dispatcher' | 'rider', string>;
