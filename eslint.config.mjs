@@ -60,7 +60,7 @@ export default defineConfig([
       // A `let` read by a shutdown handler before its one assignment must stay a `let`.
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       'local/in-tree-imports': 'error',
-      // `import x from '/abs/path'` ties the file to one machine.
+      // An import by absolute path ties the file to one machine.
       'import/no-absolute-path': 'error',
       'no-restricted-imports': [
         'error',

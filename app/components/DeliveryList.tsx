@@ -125,12 +125,15 @@ export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, offline
       </div>
       <div ref={parentRef} className="list-scroll" data-testid="delivery-list" tabIndex={0} aria-label="Deliveries list: arrow keys move, A assigns">
         <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
-          {renderAll &&
-            rows.map((row, i) => (
+          {(renderAll
+            ? rows.map((row, i) => ({ row, key: row.deliverySeq, top: i * ROW_HEIGHT }))
+            : virtualizer.getVirtualItems().map((item) => ({ row: rows[item.index], key: item.key, top: item.start }))
+          ).map(({ row, key, top }) =>
+            row ? (
               <Row
-                key={row.deliverySeq}
+                key={key}
                 row={row}
-                top={i * ROW_HEIGHT}
+                top={top}
                 selected={row.deliverySeq === selectedSeq}
                 late={isLate(row, now, lateAfterMinutes)}
                 unacked={isAwaitingShopAck(row, now)}
@@ -138,23 +141,8 @@ export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, offline
                 onSelect={onSelect}
                 onAssign={onAssign}
               />
-            ))}
-          {!renderAll && virtualizer.getVirtualItems().map((item) => {
-            const row = rows[item.index];
-            return row ? (
-              <Row
-                key={item.key}
-                row={row}
-                top={item.start}
-                selected={row.deliverySeq === selectedSeq}
-                late={isLate(row, now, lateAfterMinutes)}
-                unacked={isAwaitingShopAck(row, now)}
-                shopOffline={row.shopId != null && isActive(row.status) && (offlineShops?.has(row.shopId) ?? false)}
-                onSelect={onSelect}
-                onAssign={onAssign}
-              />
-            ) : null;
-          })}
+            ) : null,
+          )}
         </div>
       </div>
       {rows.length === 0 && <p className="empty">No deliveries match.</p>}
