@@ -41,6 +41,7 @@ import {
   UsageError,
   withOpenFiles,
   DEMO_PASSWORD,
+  freePort,
   type Summary,
 } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
@@ -72,17 +73,6 @@ interface Target {
   watermark?(): Promise<number>;
   stop(): Promise<void>;
   describe: string;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Child processes of a process, recursively (cluster workers), from /proc. */

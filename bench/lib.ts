@@ -287,7 +287,8 @@ export interface StartServerOptions {
 
 export const DEMO_PASSWORD = process.env.DEMO_PASSWORD || 'demo';
 
-function freePort(): Promise<number> {
+/** A free TCP port on loopback (asked from the OS, then released). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from '@playwright/test';
 import { CHAT_MAX_LENGTH, CHAT_PAGE_SIZE } from '../protocol';
+import { freePort } from '../tests/support/faults';
 import { chatClient, expect, signIn, signInWithToken, test, tokenFor } from './fixtures';
 
 /**
@@ -224,17 +224,6 @@ test.describe('center chat', () => {
 // -------------------------------------------------------------------------------------------------
 // History survives a server restart: a server of our own, on its own port and data folder.
 // -------------------------------------------------------------------------------------------------
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface OwnServer {
   proc: ChildProcess;
