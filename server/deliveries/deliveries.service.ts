@@ -13,6 +13,7 @@ import {
 } from '../../protocol';
 import { policy, requireAllowed, requireVisible, type ApiKeyPrincipal } from '../auth/policy';
 import { readConsistent } from '../db/consistent-read';
+import { createReadBatcher } from '../db/read-batcher';
 import type { Db } from '../db/database';
 import { Prisma } from '../db/generated/client';
 import { AppError } from '../errors';
@@ -245,24 +246,43 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
     apiKey: (k: ApiKeyPrincipal) => policy.hasScope(k, 'orders:cancel'),
   };
 
+  // Identical reads at the same moment share one database read (a reconnect storm is thousands
+  // of clients resyncing the same few centers). Each answer is still read after its request came.
+  const fullLists = createReadBatcher({
+    key: (centerId: number) => String(centerId),
+    run: ([centerId]) =>
+      readConsistent(db, async (tx, asOf, dbNow): Promise<DeliverySyncResponse> => {
+        const rows = await repo.listForCenter(tx, centerId!, new Date(dbNow.getTime() - windowMs));
+        return { centerId: centerId!, rows: rows.map(toDeliveryRow), asOf: watermarkOf(asOf) };
+      }),
+    pick: (batch) => batch,
+  });
+  // Watermarks differ from client to client: one read from the oldest, and each client gets the
+  // rows at or after its own watermark, which is exactly what its own read would have returned.
+  const changes = createReadBatcher({
+    key: (req: { centerId: number; sinceTx: number }) => String(req.centerId),
+    run: (reqs) =>
+      readConsistent(db, async (tx, asOf): Promise<DeliverySyncResponse> => {
+        const centerId = reqs[0]!.centerId;
+        const rows = await repo.changedSince(tx, centerId, Math.min(...reqs.map((r) => r.sinceTx)));
+        return { centerId, rows: rows.map(toDeliveryRow), asOf: watermarkOf(asOf) };
+      }),
+    pick: (batch, req): DeliverySyncResponse =>
+      batch.rows.length === 0 ? batch : { ...batch, rows: batch.rows.filter((r) => r.txid >= req.sinceTx) },
+  });
+
   return {
     /**
      * Today's list for a center (active + finished within the window), with the watermark it
      * brings a client to. The window is measured on the database clock.
      */
     listForCenter(centerId: number): Promise<DeliverySyncResponse> {
-      return readConsistent(db, async (tx, asOf, dbNow) => {
-        const rows = await repo.listForCenter(tx, centerId, new Date(dbNow.getTime() - windowMs));
-        return { centerId, rows: rows.map(toDeliveryRow), asOf: watermarkOf(asOf) };
-      });
+      return fullLists.read(centerId);
     },
 
     /** Rows changed by transactions at or after a client's watermark (cancellations included). */
     changedSince(centerId: number, sinceTx: number): Promise<DeliverySyncResponse> {
-      return readConsistent(db, async (tx, asOf) => {
-        const rows = await repo.changedSince(tx, centerId, sinceTx);
-        return { centerId, rows: rows.map(toDeliveryRow), asOf: watermarkOf(asOf) };
-      });
+      return changes.read({ centerId, sinceTx });
     },
 
     /** A rider's deliveries: active ones plus those finished within the window. */

@@ -83,6 +83,35 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
     expect(delta.rows.find((r) => r.deliverySeq === row.deliverySeq)?.version).toBe(row.version);
   });
 
+  it('answers a burst of resyncs from different watermarks with the rows each watermark asks for', async () => {
+    const s = await t.connect(NAMESPACES.dispatch, hq);
+    const centerId = (await t.db.prisma.center.findFirstOrThrow({ orderBy: { id: 'asc' } })).id;
+    data(await ask(s, 'center:join', { centerId }));
+    // Three watermarks with a change between each.
+    const marks: number[] = [];
+    const made: DeliveryRow[] = [];
+    for (let k = 0; k < 3; k++) {
+      marks.push(data(await ask<DeliverySyncResponse>(s, 'deliveries:sync', { centerId })).asOf);
+      made.push(await createTestDelivery(t, centerId));
+    }
+    // Alone, one at a time: what each watermark asks for.
+    const alone = new Map<number, number[]>();
+    for (const sinceTx of marks) {
+      alone.set(sinceTx, data(await ask<DeliverySyncResponse>(s, 'deliveries:sync', { centerId, sinceTx })).rows.map((r) => r.deliverySeq));
+    }
+    expect(alone.get(marks[0]!)).toEqual(expect.arrayContaining(made.map((r) => r.deliverySeq)));
+    expect(alone.get(marks[2]!)).toEqual(expect.arrayContaining([made[2]!.deliverySeq]));
+    expect(alone.get(marks[2]!)).not.toContain(made[0]!.deliverySeq);
+    // Together, all in flight at once from six clients (they share database reads): the same rows per watermark.
+    const clients = await Promise.all(Array.from({ length: 6 }, () => t.connect(NAMESPACES.dispatch, hq)));
+    await Promise.all(clients.map((c) => ask(c, 'center:join', { centerId })));
+    const burst = Array.from({ length: 30 }, (_, k) => marks[k % 3]!);
+    const answers = await Promise.all(burst.map((sinceTx, k) => ask<DeliverySyncResponse>(clients[k % 6]!, 'deliveries:sync', { centerId, sinceTx })));
+    answers.forEach((answer, k) => {
+      expect(data(answer).rows.map((r) => r.deliverySeq)).toEqual(alone.get(burst[k]!));
+    });
+  });
+
   it('does not deliver another center’s changes', async () => {
     const [a, b] = await t.db.prisma.center.findMany({ orderBy: { id: 'asc' }, take: 2 });
     const s = await t.connect(NAMESPACES.dispatch, hq);

@@ -1,0 +1,85 @@
+/**
+ * Coalesces identical reads. When thousands of clients ask for the same thing at once (a node
+ * dies and its clients reconnect to the survivors, each resyncing its center from a watermark),
+ * the database sees one read per key at a time instead of one per client.
+ *
+ * A request never receives a read that began before it arrived: while a read for a key runs, new
+ * requests for that key wait and are all served by the next read, which starts when the current
+ * one ends. So each answer is as fresh as one read started for that request alone, and a key has
+ * at most one read running and one batch waiting.
+ */
+export interface ReadBatcher<Req, Res> {
+  read(req: Req): Promise<Res>;
+  /** Reads run so far (for tests and metrics). */
+  readonly reads: number;
+}
+
+interface Waiter<Req, Res> {
+  req: Req;
+  resolve: (res: Res) => void;
+  reject: (err: unknown) => void;
+}
+
+interface KeyState<Req, Res> {
+  running: boolean;
+  waiting: Waiter<Req, Res>[];
+}
+
+export function createReadBatcher<Req, Batch, Res>(opts: {
+  /** Requests with the same key are served by one read. */
+  key: (req: Req) => string;
+  /** One read for every request of a batch (all share the key). */
+  run: (reqs: readonly Req[]) => Promise<Batch>;
+  /** Each request's answer out of its batch's read. */
+  pick: (batch: Batch, req: Req) => Res;
+}): ReadBatcher<Req, Res> {
+  const keys = new Map<string, KeyState<Req, Res>>();
+  let reads = 0;
+
+  const start = (key: string, state: KeyState<Req, Res>) => {
+    const batch = state.waiting;
+    state.waiting = [];
+    state.running = true;
+    reads++;
+    // Through a promise so that a read that throws before it returns one rejects its batch too.
+    Promise.resolve()
+      .then(() => opts.run(batch.map((w) => w.req)))
+      .then(
+        (value) => {
+          for (const w of batch) {
+            try {
+              w.resolve(opts.pick(value, w.req));
+            } catch (err) {
+              w.reject(err);
+            }
+          }
+        },
+        (err: unknown) => {
+          for (const w of batch) w.reject(err);
+        },
+      )
+      .finally(() => {
+        state.running = false;
+        if (state.waiting.length > 0) start(key, state);
+        else keys.delete(key);
+      });
+  };
+
+  return {
+    read(req) {
+      const key = opts.key(req);
+      let state = keys.get(key);
+      if (!state) {
+        state = { running: false, waiting: [] };
+        keys.set(key, state);
+      }
+      const s = state;
+      const answer = new Promise<Res>((resolve, reject) => s.waiting.push({ req, resolve, reject }));
+      if (!s.running) start(key, s);
+      return answer;
+    },
+    get reads() {
+      return reads;
+    },
+  };
+}
