@@ -213,7 +213,7 @@ async function startProduct(o: ProductOptions): Promise<Target> {
   if (multi && o.mode === 'processes') env.REDIS_URL = await startRedis(o.redisPort, o.cleanup);
   env.WORKERS = o.mode === 'cluster' ? String(o.workers) : '1';
   const databaseName = `dd_bench_cap_${process.pid}`;
-  const first = await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, databaseName, raiseOpenFiles: true });
+  const first = await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, databaseName, raiseOpenFiles: true, seedHere: true });
   const servers = [first];
   if (multi && o.mode === 'processes') {
     for (let k = 1; k < o.workers; k++) {

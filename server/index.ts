@@ -10,7 +10,6 @@ import cluster from 'node:cluster';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import next from 'next';
 import { createApplication, type Application } from './app';
 import { loadSessionSecret } from './auth/secret';
 import { ConfigError, loadConfig, type Config } from './config';
@@ -101,6 +100,8 @@ async function main() {
   let nextHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
   let nextReady: Promise<void> = Promise.resolve();
   if (config.servePages) {
+    // Loaded only when pages are served: a push-only node (SERVE_PAGES=off) does not carry Next.js.
+    const { default: next } = await import('next');
     const nextApp = next({ dev: config.env === 'development', dir: process.cwd(), hostname: 'localhost', port: config.port });
     nextReady = nextApp.prepare();
     nextReady.catch(() => undefined);
