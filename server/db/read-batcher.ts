@@ -41,9 +41,14 @@ export function createReadBatcher<Req, Batch, Res>(opts: {
     state.waiting = [];
     state.running = true;
     reads++;
-    // Through a promise so that a read that throws before it returns one rejects its batch too.
-    Promise.resolve()
-      .then(() => opts.run(batch.map((w) => w.req)))
+    let result: Promise<Batch>;
+    try {
+      result = opts.run(batch.map((w) => w.req));
+    } catch (err) {
+      // A read that throws before returning a promise fails its batch like one that rejects.
+      result = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    result
       .then(
         (value) => {
           for (const w of batch) {
