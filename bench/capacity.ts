@@ -261,8 +261,8 @@ async function startProduct(o: ProductOptions): Promise<Target> {
         if (killed.has(i)) continue;
         try {
           const text = await (await fetch(`${s.url}/metrics`)).text();
-          const p99 = Number(/^nodejs_eventloop_lag_p99_seconds (\S+)/m.exec(text)?.[1]) * 1000;
-          const max = Number(/^nodejs_eventloop_lag_max_seconds (\S+)/m.exec(text)?.[1]) * 1000;
+          const p99 = Number(/^nodejs_eventloop_lag_p99_seconds(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1]) * 1000;
+          const max = Number(/^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)/m.exec(text)?.[1]) * 1000;
           if (Number.isFinite(p99)) worst = { p99: Math.max(worst?.p99 ?? 0, p99), max: Math.max(worst?.max ?? 0, max) };
         } catch {
           // a worker that does not answer is visible in the ack figures
@@ -593,6 +593,8 @@ export const capacity: Benchmark = {
   options: [
     { name: 'max', description: 'connections to ramp to, per target', defaultText: '3000' },
     { name: 'step', description: 'connections added per ramp step', defaultText: '1000' },
+    { name: 'max-n', description: 'connections the N-process product ramps to (one process holds at most ~19,900 here: open-file cap)', defaultText: '--max' },
+    { name: 'step-n', description: 'ramp step of the N-process product', defaultText: '--step' },
     { name: 'hold', description: 'seconds each step is held while acks are measured', defaultText: '4' },
     { name: 'workers', description: 'product processes of the N-process target (1: skip it)', defaultText: '2' },
     { name: 'mode', description: 'cluster (one server, WORKERS=N) or processes (N servers, one database, a private Redis)', defaultText: 'cluster' },
@@ -621,6 +623,7 @@ export const capacity: Benchmark = {
       acksPerSec: intOption(a, 'acks', 100, 1),
       stormTimeoutMs: intOption(a, 'storm-seconds', 40, 5) * 1000,
     };
+    const pN: Params = { ...p, max: intOption(a, 'max-n', p.max, 1), step: intOption(a, 'step-n', p.step, 1) };
     if (p.perLoadgen > 18_000) throw new UsageError('--per-loadgen must be at most 18000 (open-file cap 20,000 per process)');
     const workers = intOption(a, 'workers', 2, 1);
     const mode = a.options.get('mode') ?? 'cluster';
@@ -658,7 +661,7 @@ export const capacity: Benchmark = {
             ? await startBaseline(t, serverCpu, cleanup)
             : await startProduct({ workers: t === 'product-1' ? 1 : workers, mode, cpu: serverCpu, adminUrl: ctx.adminUrl, usersPerCenter, log: (m) => ctx.log(m), cleanup, redisPort });
         described.push({ name: target.name, describe: target.describe });
-        results.push(await runTarget(ctx, target, p, loadCpu, cleanup));
+        results.push(await runTarget(ctx, target, t === 'product-n' ? pN : p, loadCpu, cleanup));
         await target.stop();
       } finally {
         for (const f of await cleanup.run()) ctx.log(`capacity: cleanup failed: ${f}`);
@@ -673,8 +676,8 @@ export const capacity: Benchmark = {
 
     const blocks: string[] = [];
     blocks.push(
-      `Started ${started.toISOString()}. ${pinned ? `Servers pinned to CPU ${serverCpu}; load generators (${Math.ceil(p.max / p.perLoadgen)} process(es) per target, source addresses 127.0.0.2-20) and the publisher to CPU ${loadCpu}` : 'Not pinned'}. ` +
-        `Ramp to ${p.max} in steps of ${p.step}, ${p.holdMs / 1000} s hold per step, ${p.acksPerSec} acks/s (product: centers:list, one database read; baselines: ping). ` +
+      `Started ${started.toISOString()}. ${pinned ? `Servers pinned to CPU ${serverCpu}; load generators (at most ${p.perLoadgen} sockets each, ${Math.ceil(p.max / p.perLoadgen)}${pN.max !== p.max ? ` or ${Math.ceil(pN.max / p.perLoadgen)}` : ''} per target, source addresses 127.0.0.2-20) and the publisher to CPU ${loadCpu}` : 'Not pinned'}. ` +
+        `Ramp to ${p.max} in steps of ${p.step}${pN.max !== p.max || pN.step !== p.step ? ` (the N-process product: to ${pN.max} in steps of ${pN.step})` : ''}, ${p.holdMs / 1000} s hold per step, ${p.acksPerSec} acks/s (product: centers:list, one database read; baselines: ping). ` +
         'Every client is on /dispatch (websocket), authenticated (product) and in one of three center rooms.',
       described.map((d) => `- ${d.name}: ${d.describe}`).join('\n'),
     );
