@@ -418,6 +418,8 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
     ...process.env,
     NODE_ENV: 'production',
     NEXT_TELEMETRY_DISABLED: '1',
+    // What `npm start` gives the server (scripts/start.mjs).
+    MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
     PORT: String(port),
     HOST: '127.0.0.1',
     DATABASE_URL: databaseUrl,

@@ -88,7 +88,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
 
   const fork = () => {
     const started = Date.now();
-    const w = cluster.fork();
+    // As `npm start` sets for the server (scripts/start.mjs): big buffers are given back when freed.
+    const w = cluster.fork({ MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072' });
     stopReadingOnHandOver(w);
     w.on('message', (m: unknown) => {
       if (!isReady(m)) return;
