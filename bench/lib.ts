@@ -12,6 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { createApiKey } from '../server/auth/apikeys';
+import { mallocEnv } from '../server/cluster/primary';
 import { openDatabase } from '../server/db/database';
 import { seedDemo } from '../server/demo/seed';
 
@@ -418,8 +419,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
     ...process.env,
     NODE_ENV: 'production',
     NEXT_TELEMETRY_DISABLED: '1',
-    // What `npm start` gives the server (scripts/start.mjs).
-    MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
+    ...mallocEnv(),
     PORT: String(port),
     HOST: '127.0.0.1',
     DATABASE_URL: databaseUrl,

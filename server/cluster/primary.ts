@@ -37,6 +37,13 @@ export function stopReadingOnHandOver(worker: Worker): void {
   };
 }
 
+/**
+ * The allocator setting `npm start` gives the server (scripts/start.mjs sets the same): glibc then
+ * keeps big buffers (a sign-in's 16 MB scrypt buffer) in their own mappings, given back when freed.
+ * Cluster workers get it from here, and so do servers the benchmarks start.
+ */
+export const mallocEnv = (): Record<string, string> => ({ MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072' });
+
 /** Restart delay after the n-th unexpected exit within a minute: 0.5 s, 1 s, 2 s ... up to 30 s. */
 export const restartDelayMs = (recentExits: number): number => Math.min(30_000, 500 * 2 ** Math.max(0, recentExits - 1));
 
@@ -88,8 +95,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
 
   const fork = () => {
     const started = Date.now();
-    // As `npm start` sets for the server (scripts/start.mjs): big buffers are given back when freed.
-    const w = cluster.fork({ MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072' });
+    const w = cluster.fork(mallocEnv());
     stopReadingOnHandOver(w);
     w.on('message', (m: unknown) => {
       if (!isReady(m)) return;

@@ -10,7 +10,7 @@
  */
 export interface ReadBatcher<Req, Res> {
   read(req: Req): Promise<Res>;
-  /** Reads run so far (for tests and metrics). */
+  /** Reads run so far (the tests count them). */
   readonly reads: number;
 }
 
