@@ -1,13 +1,17 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { chromium, type CDPSession, type Page } from '@playwright/test';
-import { rooms, DELIVERY_EVENT_BY_STATUS, type DeliveryRow, type DeliverySyncResponse } from '../protocol';
+import { io as ioc } from 'socket.io-client';
+import { isAckError, type Ack, type DeliveryRow, type DeliverySyncResponse, type RiderRow } from '../protocol';
+import { COMMANDS_PER_SECOND } from '../server/realtime/auth.middleware';
 import { addDeliveries } from './assign-dialog';
 import { fmt, intOption, markdownTable, percentile, sleep, type ServerHandle } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
 
 /**
  * The browser budget: the real dispatcher board in a real Chromium with N live rows while row
- * updates stream in (changed rows with a higher version, sent through the HTTP publish API to the
- * center's room, or HQ's all-centers room), measured in the page:
+ * updates stream in (real reassignments: each a committed change the server broadcasts to the
+ * center's room and HQ's all-centers room), measured in the page:
  * - long tasks over 50 ms (PerformanceObserver 'longtask') during the storm;
  * - frame time p50/p95/max (requestAnimationFrame deltas);
  * - opening the assign dialog during the storm: the browser's Event Timing duration of the click
@@ -33,6 +37,8 @@ interface VariantResult {
   label: string;
   rowsListed: number;
   updatesSent: number;
+  /** Reassignments the server refused or did not answer in 10 s (not delivered to the page). */
+  updatesFailed: number;
   stormS: number;
   failedOpens: number;
   longTasks: number;
@@ -97,12 +103,33 @@ async function heapMb(cdp: CDPSession): Promise<number> {
   return usedSize / 1048576;
 }
 
-/** Publish changed rows at `perSecond` until stopped; every change is the row's next version. */
-function streamUpdates(server: ServerHandle, rows: DeliveryRow[], room: string, perSecond: number) {
+/**
+ * Real row updates at `perSecond` until stopped: a dispatcher's work, reassigning random waiting or
+ * assigned deliveries among the center's on-duty riders with `delivery:assign` (expected version
+ * given, so each is one committed change the server then broadcasts to the center's room and
+ * HQ's). Commands are spread over enough sockets to stay under the per-socket command limit.
+ */
+async function streamReassignments(server: ServerHandle, token: string, centerId: number, rows: DeliveryRow[], perSecond: number) {
+  const sockets = await Promise.all(
+    Array.from({ length: Math.ceil(perSecond / (COMMANDS_PER_SECOND * 0.6)) }, async () => {
+      const s = ioc(`${server.url}/dispatch`, { transports: ['websocket'], auth: { token }, reconnection: false });
+      await new Promise<void>((resolve, reject) => {
+        s.once('hello', () => resolve());
+        s.once('connect_error', reject);
+      });
+      return s;
+    }),
+  );
+  const riderList = (await sockets[0]!.timeout(10_000).emitWithAck('riders:list', { centerId })) as Ack<RiderRow[]>;
+  if (isAckError(riderList)) throw new Error(`riders:list: ${riderList.error.message}`);
+  const riders = riderList.data.filter((r) => r.status !== 'off');
+  if (riders.length < 2) throw new Error(`center ${centerId} has ${riders.length} on-duty riders; reassigning needs 2`);
+  const current = new Map(rows.filter((r) => r.status === 'waiting' || r.status === 'assigned').map((r) => [r.deliverySeq, r]));
+  const candidates = [...current.keys()];
+  const busy = new Set<number>();
   let on = true;
   let sent = 0;
   let failed = 0;
-  const versions = new Map(rows.map((r) => [r.deliverySeq, r.version]));
   const run = (async () => {
     const t0 = performance.now();
     const inflight = new Set<Promise<void>>();
@@ -110,24 +137,31 @@ function streamUpdates(server: ServerHandle, rows: DeliveryRow[], room: string, 
       const due = t0 + (k * 1000) / perSecond;
       const wait = due - performance.now();
       if (wait > 1) await sleep(wait);
-      const row = rows[Math.floor(Math.random() * rows.length)]!;
-      const version = (versions.get(row.deliverySeq) ?? row.version) + 1;
-      versions.set(row.deliverySeq, version);
-      const changed: DeliveryRow = { ...row, version, modDate: new Date().toISOString(), address: `${row.address.split(' #')[0]} #${version}` };
-      const pr = fetch(`${server.url}/api/publish`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ namespace: '/dispatch', room, event: DELIVERY_EVENT_BY_STATUS[changed.status], data: changed }),
-      }).then(
-        async (r) => {
-          await r.arrayBuffer();
-          if (r.status === 202) sent += 1;
-          else failed += 1;
+      let seq = candidates[Math.floor(Math.random() * candidates.length)]!;
+      while (busy.has(seq)) seq = candidates[Math.floor(Math.random() * candidates.length)]!;
+      const row = current.get(seq)!;
+      const others = riders.filter((r) => r.id !== row.riderId);
+      const rider = others[Math.floor(Math.random() * others.length)]!;
+      busy.add(seq);
+      const socket = sockets[k % sockets.length]!;
+      const pr = (socket.timeout(10_000).emitWithAck('delivery:assign', { deliverySeq: seq, riderId: rider.id, expectedVersion: row.version }) as Promise<Ack<DeliveryRow>>).then(
+        (ack) => {
+          if (isAckError(ack)) {
+            failed += 1;
+            const moved = (ack.error.details as { current?: DeliveryRow } | undefined)?.current;
+            if (moved) current.set(seq, moved);
+          } else {
+            sent += 1;
+            current.set(seq, ack.data);
+          }
         },
         () => void (failed += 1),
       );
       inflight.add(pr);
-      void pr.finally(() => inflight.delete(pr));
+      void pr.finally(() => {
+        inflight.delete(pr);
+        busy.delete(seq);
+      });
       if (inflight.size > 64) await Promise.race(inflight);
     }
     await Promise.all(inflight);
@@ -136,6 +170,7 @@ function streamUpdates(server: ServerHandle, rows: DeliveryRow[], room: string, 
     async stop() {
       on = false;
       await run;
+      for (const s of sockets) s.close();
       return { sent, failed };
     },
   };
@@ -174,6 +209,9 @@ export const liveList: Benchmark = {
     { name: 'seconds', description: 'seconds of updates per variant', defaultText: '60' },
     { name: 'opens', description: 'assign-dialog opens during each storm', defaultText: '5' },
     { name: 'hq-seconds', description: 'seconds an HQ tab on all centers receives updates before its heap is read (0: skip)', defaultText: '60' },
+    { name: 'lists', description: 'which lists to measure: virtualized, naive or both', defaultText: 'virtualized,naive' },
+    { name: 'cpu-profile', description: "directory to write each storm's page CPU profile to (<list>.cpuprofile, for Chrome DevTools)", defaultText: 'none' },
+    { name: 'trace', description: "directory to write each storm's Chromium performance trace to (<list>.json: tasks, layout, paint; DevTools' Performance panel loads it)", defaultText: 'none' },
   ],
   async run(ctx: BenchContext): Promise<BenchReport> {
     const extra = intOption(ctx.args, 'rows', 10_000, 1);
@@ -181,6 +219,10 @@ export const liveList: Benchmark = {
     const seconds = intOption(ctx.args, 'seconds', 60, 1);
     const opens = intOption(ctx.args, 'opens', 5, 0);
     const hqSeconds = intOption(ctx.args, 'hq-seconds', 60, 0);
+    const lists = new Set((ctx.args.options.get('lists') ?? 'virtualized,naive').split(','));
+    for (const l of lists) if (l !== 'virtualized' && l !== 'naive') throw new Error(`--lists: unknown list "${l}" (virtualized, naive)`);
+    const profileDir = ctx.args.options.get('cpu-profile');
+    const traceDir = ctx.args.options.get('trace');
     const server = await ctx.server();
     const dbUrl = (() => {
       const u = new URL(ctx.adminUrl);
@@ -207,10 +249,11 @@ export const liveList: Benchmark = {
       await page.getByTestId('login-submit').click();
       await page.waitForURL((u) => !u.pathname.startsWith('/login'));
 
-      for (const [label, query] of [
-        ['virtualized (as shipped)', ''],
-        ['naive: every row rendered (?list=all)', '&list=all'],
-      ] as const) {
+      const variants = [
+        { name: 'virtualized', label: 'virtualized (as shipped)', query: '' },
+        { name: 'naive', label: 'naive: every row rendered (?list=all)', query: '&list=all' },
+      ].filter((v) => lists.has(v.name));
+      for (const { name, label, query } of variants) {
         const t0 = performance.now();
         await page.goto(`/?center=1${query}`);
         await page.getByTestId('connection-badge').and(page.locator('[data-state="live"]')).waitFor({ timeout: 60_000 });
@@ -220,11 +263,31 @@ export const liveList: Benchmark = {
         ctx.log(`live-list: ${label}: ${rowsListed} rows listed in ${fmt(loadMs / 1000, 1)} s; ${rate} updates/s for ${seconds} s, ${opens} dialog opens`);
         await sleep(1000);
         await page.evaluate(START_PROBES);
-        const stream = streamUpdates(server, rows, rooms.center(1), rate);
+        if (profileDir) {
+          await cdp.send('Profiler.enable');
+          await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+          await cdp.send('Profiler.start');
+        }
+        if (traceDir) {
+          await mkdir(traceDir, { recursive: true });
+          await browser.startTracing(page, { path: join(traceDir, `${name}.json`), categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'v8.execute', 'blink.user_timing'] });
+        }
+        const stream = await streamReassignments(server, token, 1, rows, rate);
         const s0 = performance.now();
         const [, failedOpens] = await Promise.all([sleep(seconds * 1000), openDialogs(page, opens, seconds * 1000 * 0.9)]);
-        const { sent } = await stream.stop();
+        const { sent, failed } = await stream.stop();
         const stormS = (performance.now() - s0) / 1000;
+        if (traceDir) {
+          await browser.stopTracing();
+          ctx.log(`live-list: ${label}: trace written to ${join(traceDir, `${name}.json`)}`);
+        }
+        if (profileDir) {
+          const { profile } = await cdp.send('Profiler.stop');
+          await mkdir(profileDir, { recursive: true });
+          const file = join(profileDir, `${name}.cpuprofile`);
+          await writeFile(file, JSON.stringify(profile));
+          ctx.log(`live-list: ${label}: CPU profile written to ${file}`);
+        }
         await sleep(500);
         const stats = await page.evaluate(() => {
           const s = (window as unknown as { __live: PageStats & { on: boolean } }).__live;
@@ -244,6 +307,7 @@ export const liveList: Benchmark = {
           label,
           rowsListed,
           updatesSent: sent,
+          updatesFailed: failed,
           stormS,
           failedOpens,
           longTasks: long.length,
@@ -268,7 +332,7 @@ export const liveList: Benchmark = {
         await sleep(1000);
         const startMb = await heapMb(cdp);
         ctx.log(`live-list: HQ tab on all centers, ${await listed(page)} rows, heap ${fmt(startMb, 1)} MB; ${rate} updates/s for ${hqSeconds} s`);
-        const stream = streamUpdates(server, rows, rooms.allCenters(), rate);
+        const stream = await streamReassignments(server, token, 1, rows, rate);
         await sleep(hqSeconds * 1000);
         const { sent } = await stream.stop();
         await sleep(500);
@@ -285,7 +349,7 @@ export const liveList: Benchmark = {
       results.map((r) => [
         r.label,
         String(r.rowsListed),
-        `${r.updatesSent} in ${fmt(r.stormS, 0)} s (${fmt(r.updatesSent / r.stormS, 0)}/s)`,
+        `${r.updatesSent} in ${fmt(r.stormS, 0)} s (${fmt(r.updatesSent / r.stormS, 0)}/s)${r.updatesFailed ? `; ${r.updatesFailed} refused or unanswered` : ''}`,
         String(r.longTasks),
         fmt(r.longestTaskMs, 0),
         fmt(r.longTaskMs, 0),
@@ -297,7 +361,7 @@ export const liveList: Benchmark = {
       ]),
     );
     const blocks = [
-      `Chromium (headless, ${EXECUTABLE === '/usr/bin/chromium' ? "Debian's" : EXECUTABLE}), 1400x900, HQ session on center 1 with ${extra} added deliveries; ${rate} row updates/s for ${seconds} s per list through POST /api/publish (each a real row with its next version); ${opens} assign-dialog opens during each storm.`,
+      `Chromium (headless, ${EXECUTABLE === '/usr/bin/chromium' ? "Debian's" : EXECUTABLE}), 1400x900, HQ session on center 1 with ${extra} added deliveries; ${rate} row updates/s for ${seconds} s per list (reassignments with delivery:assign over dispatcher sockets: each a committed change, broadcast by the server); ${opens} assign-dialog opens during each storm.`,
       table,
     ];
     if (v && n) {
