@@ -21,7 +21,7 @@ export const CenterMap = memo(function CenterMap({
   selectedSeq,
   presenceOf,
 }: {
-  deliveries: DeliveryRow[];
+  deliveries: readonly DeliveryRow[];
   riders: RiderRow[];
   positionOf: (r: RiderRow) => Point | null;
   selectedSeq: number | null;

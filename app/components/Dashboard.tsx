@@ -2,19 +2,15 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useStore } from 'zustand';
 import {
-  countByStatus,
-  isActive,
-  isCarried,
   isLate,
   LIST_WINDOW_HOURS,
   type Center,
   type ClientSettings,
-  type DeliveryRow,
-  type DeliveryStatus,
   type DeliverySyncResponse,
   type RiderPosition,
   type RiderRow,
 } from '@/protocol';
+import { activeRows, visibleRows, type StatusFilter } from '../lib/board';
 import { createDeliverySync } from '../lib/delivery-sync';
 import { getJson } from '../lib/http';
 import { createPresenceStore, followPresence, startHeartbeat } from '../lib/presence';
@@ -60,7 +56,7 @@ export function Dashboard() {
   const [centers, setCenters] = useState<Center[]>([]);
   const [settings, setSettings] = useState<ClientSettings>({ lateAfterMinutes: 30, snapshotIntervalMs: 120_000 });
   const [selection, setSelection] = useState<Selection | null>(null);
-  const [filter, setFilter] = useState<DeliveryStatus | 'all' | 'late'>('all');
+  const [filter, setFilter] = useState<StatusFilter>('all');
   const [query, setQuery] = useState('');
   const [selectedSeq, setSelectedSeq] = useState<number | null>(null);
   const [assigning, setAssigning] = useState<number | null>(null);
@@ -171,29 +167,17 @@ export function Dashboard() {
   const rowsView = useDeliveries((s) => s.view);
   const ridersView = useStore(ridersStore, (s) => s.view);
 
-  const { visible, counts, lateCount, loadByRider, activeRows } = useMemo(() => {
-    // Newest first; the store keeps the order and re-sorts only when rows come or go.
-    const all: DeliveryRow[] = [];
-    for (const seq of rowsView.order) {
-      const r = rowsView.rows.get(seq);
-      if (r && (selection === 'all' || r.centerId === selection)) all.push(r);
-    }
-    const load = new Map<number, number>();
-    const active: DeliveryRow[] = [];
-    let late = 0;
-    for (const r of all) {
-      if (isCarried(r.status)) load.set(r.riderId!, (load.get(r.riderId!) ?? 0) + 1);
-      if (isActive(r.status)) active.push(r);
-      if (isLate(r, now, settings.lateAfterMinutes)) late += 1;
-    }
-    const q = query.trim().toLowerCase();
-    const shown = all.filter(
-      (r) =>
-        (filter === 'all' || (filter === 'late' ? isLate(r, now, settings.lateAfterMinutes) : r.status === filter)) &&
-        (!q || r.orderNo.toLowerCase().includes(q) || r.shopName.toLowerCase().includes(q) || (r.riderName ?? '').toLowerCase().includes(q)),
-    );
-    return { visible: shown, counts: countByStatus(all), lateCount: late, loadByRider: load, activeRows: active };
-  }, [rowsView, selection, filter, query, now, settings.lateAfterMinutes]);
+  // Tallies come from the store, kept change by change; the list is the store's order unless a
+  // filter or search is on, so a frame with changes does not walk 10,000 rows.
+  const { counts, lateCount, loadByRider } = rowsView;
+  const visible = useMemo(
+    () => visibleRows(rowsView, { selection, filter, query, nowMs: now, lateAfterMinutes: settings.lateAfterMinutes }),
+    [rowsView, selection, filter, query, now, settings.lateAfterMinutes],
+  );
+  const lateBefore = now - settings.lateAfterMinutes * 60_000;
+  useEffect(() => store.getState().setLateBefore(lateBefore), [store, lateBefore]);
+  // The map's markers are derived only while the riders tab shows the map.
+  const mapRows = useMemo(() => (tab === 'riders' ? activeRows(rowsView) : []), [tab, rowsView]);
 
   const riderList = useMemo(() => {
     const list = [...ridersView.riders.values()].filter((r) => selection === 'all' || r.centerId === selection);
@@ -227,9 +211,9 @@ export function Dashboard() {
         if (e.key === 'Escape') (e.target as HTMLElement).blur();
         return;
       }
-      const i = selectedSeq === null ? -1 : visible.findIndex((r) => r.deliverySeq === selectedSeq);
-      if (e.key === 'ArrowDown' || e.key === 'j') setSelectedSeq(visible[Math.min(i + 1, visible.length - 1)]?.deliverySeq ?? null);
-      else if (e.key === 'ArrowUp' || e.key === 'k') setSelectedSeq(visible[Math.max(i - 1, 0)]?.deliverySeq ?? null);
+      const i = selectedSeq === null ? -1 : visible.indexOf(selectedSeq);
+      if (e.key === 'ArrowDown' || e.key === 'j') setSelectedSeq(visible.at(Math.min(i + 1, visible.length - 1))?.deliverySeq ?? null);
+      else if (e.key === 'ArrowUp' || e.key === 'k') setSelectedSeq(visible.at(Math.max(i - 1, 0))?.deliverySeq ?? null);
       else if ((e.key === 'a' || e.key === 'A') && selected && (selected.status === 'waiting' || selected.status === 'assigned')) setAssigning(selected.deliverySeq);
       else if (e.key === 'Escape') setSelectedSeq(null);
       else return;
@@ -350,7 +334,7 @@ export function Dashboard() {
             ))}
           {tab === 'riders' && (
             <div className="riders-tab">
-              <CenterMap deliveries={activeRows} riders={riderList} positionOf={positionOf} selectedSeq={selectedSeq} presenceOf={presenceOf} />
+              <CenterMap deliveries={mapRows} riders={riderList} positionOf={positionOf} selectedSeq={selectedSeq} presenceOf={presenceOf} />
               <RiderPanel riders={riderList} loadOf={loadOf} positions={ridersView.positions} now={now} presenceOf={presenceOf} />
             </div>
           )}

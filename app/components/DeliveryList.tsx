@@ -1,7 +1,8 @@
 'use client';
 import { memo, useEffect, useRef } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { isActive, isAwaitingShopAck, isLate, type DeliveryRow } from '@/protocol';
+import { isActive, isAwaitingShopAck, type DeliveryRow } from '@/protocol';
+import { isLateAt, type RowList } from '../lib/board';
 import { STATUS_LABEL } from './StatusCounters';
 
 const ROW_HEIGHT = 44;
@@ -78,7 +79,7 @@ const Row = memo(function Row({ row, top, selected, late, unacked, shopOffline, 
 });
 
 interface ListProps {
-  rows: readonly DeliveryRow[];
+  rows: RowList;
   selectedSeq: number | null;
   lateAfterMinutes: number;
   /** Current time, ticking slowly, for the late marks. */
@@ -105,11 +106,18 @@ export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, offline
     getScrollElement: () => parentRef.current,
     estimateSize: () => ROW_HEIGHT,
     overscan: 8,
-    getItemKey: (i) => rows[i]?.deliverySeq ?? i,
+    // No getItemKey: rows have one fixed height, so the virtualizer needs no keys, and a key
+    // function closing over `rows` (a new array on every change) made it rebuild its measurements
+    // of every row on every render. React keys the rendered rows by deliverySeq below.
   });
-  const selectedIndex = selectedSeq === null ? -1 : rows.findIndex((r) => r.deliverySeq === selectedSeq);
+  const lateBeforeMs = now - lateAfterMinutes * 60_000;
+  const selectedIndex = selectedSeq === null ? -1 : rows.indexOf(selectedSeq);
   useEffect(() => {
-    if (selectedIndex >= 0) virtualizer.scrollToIndex(selectedIndex, { align: 'auto' });
+    // Scroll only when the selected row is out of view: a click on a visible row (or its Assign
+    // button) must not pay for the virtualizer's scroll, which reads layout.
+    const range = virtualizer.range;
+    if (selectedIndex < 0 || (range && selectedIndex > range.startIndex && selectedIndex < range.endIndex)) return;
+    virtualizer.scrollToIndex(selectedIndex, { align: 'auto' });
   }, [selectedIndex, virtualizer]);
 
   return (
@@ -126,16 +134,16 @@ export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, offline
       <div ref={parentRef} className="list-scroll" data-testid="delivery-list" tabIndex={0} aria-label="Deliveries list: arrow keys move, A assigns">
         <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
           {(renderAll
-            ? rows.map((row, i) => ({ row, key: row.deliverySeq, top: i * ROW_HEIGHT }))
-            : virtualizer.getVirtualItems().map((item) => ({ row: rows[item.index], key: item.key, top: item.start }))
-          ).map(({ row, key, top }) =>
+            ? Array.from({ length: rows.length }, (_, i) => ({ row: rows.at(i), top: i * ROW_HEIGHT }))
+            : virtualizer.getVirtualItems().map((item) => ({ row: rows.at(item.index), top: item.start }))
+          ).map(({ row, top }) =>
             row ? (
               <Row
-                key={key}
+                key={row.deliverySeq}
                 row={row}
                 top={top}
                 selected={row.deliverySeq === selectedSeq}
-                late={isLate(row, now, lateAfterMinutes)}
+                late={isLateAt(row, lateBeforeMs)}
                 unacked={isAwaitingShopAck(row, now)}
                 shopOffline={row.shopId != null && isActive(row.status) && (offlineShops?.has(row.shopId) ?? false)}
                 onSelect={onSelect}

@@ -119,6 +119,9 @@ export function createDeliverySync(opts: DeliverySyncOptions) {
   }
 
   function onRow(row: DeliveryRow) {
+    // Only followed centers' rows are held: an event of a center just left (sent before the
+    // server took the leave) must not land in the next center's board.
+    if (!opts.centers.ids.includes(row.centerId)) return;
     // Replayed packets of a recovered session arrive after the session is restored but before
     // the 'connect' event fires: that is how they are told apart from live events.
     queue.push({ row, recovery: socket.recovered && !connectSeen });
