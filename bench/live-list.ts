@@ -53,6 +53,8 @@ interface VariantResult {
   openMax: number;
   heapMb: number;
   loadMs: number;
+  /** Elements in the page once the list is loaded (what style and layout work over). */
+  domElements: number;
 }
 
 /**
@@ -260,6 +262,7 @@ export const liveList: Benchmark = {
         await page.waitForFunction((m) => Number(document.querySelector('[data-testid="row-total"]')?.textContent?.match(/of (\d+)/)?.[1] ?? 0) >= m, extra, { timeout: 120_000 });
         const loadMs = performance.now() - t0;
         const rowsListed = await listed(page);
+        const domElements = await page.evaluate(() => document.getElementsByTagName('*').length);
         ctx.log(`live-list: ${label}: ${rowsListed} rows listed in ${fmt(loadMs / 1000, 1)} s; ${rate} updates/s for ${seconds} s, ${opens} dialog opens`);
         await sleep(1000);
         await page.evaluate(START_PROBES);
@@ -322,6 +325,7 @@ export const liveList: Benchmark = {
           openMax: openTimes.length ? openTimes[openTimes.length - 1]! : Number.NaN,
           heapMb: await heapMb(cdp),
           loadMs,
+          domElements,
         });
       }
 
@@ -345,7 +349,7 @@ export const liveList: Benchmark = {
 
     const [v, n] = results;
     const table = markdownTable(
-      ['list', 'rows', 'updates delivered (per s)', 'long tasks > 50 ms', 'longest ms', 'long-task ms total', 'frame p50 / p95 / max ms', 'assign click (Event Timing) p50 / max ms', 'click -> dialog painted p50 / max ms', 'heap MB', 'load s'],
+      ['list', 'rows', 'updates delivered (per s)', 'long tasks > 50 ms', 'longest ms', 'long-task ms total', 'frame p50 / p95 / max ms', 'assign click (Event Timing) p50 / max ms', 'click -> dialog painted p50 / max ms', 'heap MB', 'load s', 'DOM elements'],
       results.map((r) => [
         r.label,
         String(r.rowsListed),
@@ -358,6 +362,7 @@ export const liveList: Benchmark = {
         `${fmt(r.openP50, 0)} / ${fmt(r.openMax, 0)}${r.failedOpens ? ` (${r.failedOpens} of ${opens} opens timed out at 30 s)` : ''}`,
         fmt(r.heapMb, 1),
         fmt(r.loadMs / 1000, 1),
+        String(r.domElements),
       ]),
     );
     const blocks = [

@@ -114,9 +114,13 @@ export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, offline
   const selectedIndex = selectedSeq === null ? -1 : rows.indexOf(selectedSeq);
   useEffect(() => {
     // Scroll only when the selected row is out of view: a click on a visible row (or its Assign
-    // button) must not pay for the virtualizer's scroll, which reads layout.
-    const range = virtualizer.range;
-    if (selectedIndex < 0 || (range && selectedIndex > range.startIndex && selectedIndex < range.endIndex)) return;
+    // button) must not pay for the virtualizer's scroll, which reads layout. Rows have one fixed
+    // height, and the virtualizer keeps the scroll offset and viewport size it last saw.
+    if (selectedIndex < 0) return;
+    const top = selectedIndex * ROW_HEIGHT;
+    const offset = virtualizer.scrollOffset ?? 0;
+    const height = virtualizer.scrollRect?.height ?? 0;
+    if (top >= offset && top + ROW_HEIGHT <= offset + height) return;
     virtualizer.scrollToIndex(selectedIndex, { align: 'auto' });
   }, [selectedIndex, virtualizer]);
 
