@@ -22,7 +22,7 @@ import { connectRedis } from './redis';
 import { createLocalLock, createRedisLock } from './jobs/lock';
 import { createPrimaryAssignedLeadership, createRedisLeadership, createSoleLeadership, type Leadership } from './jobs/leadership';
 import { READY, runPrimary } from './cluster/primary';
-import { holdStickyConnections } from './cluster/worker';
+import { setupWorker } from '@socket.io/sticky';
 
 // Next.js would report usage to a remote host; this server talks to nothing it was not configured for.
 process.env.NEXT_TELEMETRY_DISABLED ??= '1';
@@ -44,7 +44,6 @@ async function main() {
   const started = Date.now();
   if (config.workers > 1 && cluster.isPrimary) return primary(config, logger);
   const worker = cluster.isWorker;
-  const held = worker ? holdStickyConnections() : undefined;
   const nodeId = `${os.hostname()}:${process.pid}`;
 
   let db: Database | undefined;
@@ -142,8 +141,9 @@ async function main() {
     ...(nextHandler ? { nextHandler } : {}),
   });
   try {
-    // A worker takes connections from the primary, which owns the port.
-    const port = held ? (held.release(app.io), config.port) : await app.listen(config.port, config.host);
+    // A worker takes connections from the primary, which owns the port and sends none before
+    // this worker says it is ready (below).
+    const port = worker ? (setupWorker(app.io), config.port) : await app.listen(config.port, config.host);
     await nextReady.catch(async (err: unknown) => {
       await app?.close();
       await db?.close();

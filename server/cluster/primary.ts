@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:http';
-import { Socket, type AddressInfo } from 'node:net';
+import { createServer as createNetServer, Socket, type AddressInfo } from 'node:net';
 import { setupPrimary as setupClusterAdapterPrimary } from '@socket.io/cluster-adapter';
 import { setupMaster as setupStickyPrimary } from '@socket.io/sticky';
 import type { Config } from '../config';
@@ -38,6 +38,27 @@ export function stopReadingOnHandOver(worker: Worker): void {
 }
 
 /**
+ * Count a worker as taking no new connections until it is ready. The sticky module routes a new
+ * session to the worker with the fewest clients (`worker.clientsCount`, which it keeps), and a
+ * worker just forked to replace a dead one has none: it got every reconnect of the dead worker's
+ * clients, held them while it booted, then had to answer them all at once while the others sat
+ * idle. Until the worker says it serves, its count reads as if it were full; the module's own
+ * increments and decrements still land on the real count.
+ */
+export function routeWhenReady(worker: Worker, isReady: () => boolean): void {
+  const NOT_READY = 1e9;
+  let count = 0;
+  Object.defineProperty(worker, 'clientsCount', {
+    configurable: true,
+    enumerable: true,
+    get: () => (isReady() ? count : count + NOT_READY),
+    set: (v: number) => {
+      count = isReady() ? v : v - NOT_READY;
+    },
+  });
+}
+
+/**
  * The allocator setting `npm start` gives the server (scripts/start.mjs sets the same): glibc then
  * keeps big buffers (a sign-in's 16 MB scrypt buffer) in their own mappings, given back when freed.
  * Cluster workers get it from here, and so do servers the benchmarks start.
@@ -59,27 +80,42 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
   // The sticky module hands each connection's first bytes to the worker as a Buffer: IPC must
   // carry Buffers as such (structured clone), not as JSON.
   cluster.setupPrimary({ serialization: 'advanced' });
+  // The sticky module reads each connection's first request from an HTTP server that never
+  // listens itself: the port is owned by a plain TCP server that gives it connections only once
+  // a worker is ready. Connections that come while none is (the cluster starting, or every
+  // worker restarting) wait, unread: one handed to a worker still loading its code is lost (its
+  // IPC message is emitted before anything listens) and the client hangs.
   const httpServer = createServer();
-  // Every client connection the primary still holds (the sticky module keeps those whose request
-  // body it relays; a worker that died leaves them unanswered), to close them on stop.
+  // Every client connection the primary still holds (waiting for a worker, or relayed by the
+  // sticky module; a worker that died leaves those unanswered), to close them on stop.
   const held = new Set<Socket>();
-  httpServer.on('connection', (socket: Socket) => {
+  const ready = new Set<number>();
+  const waiting = new Set<Socket>();
+  const accept = (socket: Socket) => {
+    httpServer.emit('connection', socket);
+    socket.resume();
+  };
+  const server = createNetServer({ pauseOnConnect: true }, (socket: Socket) => {
     held.add(socket);
-    socket.once('close', () => held.delete(socket));
+    socket.once('close', () => {
+      held.delete(socket);
+      waiting.delete(socket);
+    });
+    if (ready.size > 0) accept(socket);
+    else waiting.add(socket);
   });
   setupStickyPrimary(httpServer, { loadBalancingMethod: 'least-connection' });
   if (!config.redisUrl) setupClusterAdapterPrimary();
 
   await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(config.port, config.host, () => {
-      httpServer.off('error', reject);
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
       resolve();
     });
   });
 
   let stopping = false;
-  const ready = new Set<number>();
   const exits: number[] = [];
   /** Without Redis the primary picks the job owner: the oldest ready worker. */
   let owner: number | undefined;
@@ -97,10 +133,13 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
     const started = Date.now();
     const w = cluster.fork(mallocEnv());
     stopReadingOnHandOver(w);
+    routeWhenReady(w, () => ready.has(w.id));
     w.on('message', (m: unknown) => {
       if (!isReady(m)) return;
       ready.add(w.id);
       logger.info({ worker: w.process.pid, ms: Date.now() - started }, 'worker ready');
+      for (const socket of waiting) accept(socket);
+      waiting.clear();
       assignJobs();
     });
     return w;
@@ -122,7 +161,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
   });
 
   for (let i = 0; i < config.workers; i++) fork();
-  const port = (httpServer.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   logger.info({ port, workers: config.workers, adapter: config.redisUrl ? 'redis-streams' : 'cluster' }, 'cluster primary listening');
 
   return {
@@ -146,7 +185,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
       );
       // Connections still held here (requests whose body was being relayed, clients retrying
       // while no worker is left) are closed rather than waited for.
-      const closed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of held) socket.destroy();
       await closed;
     },

@@ -28,6 +28,7 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
   let dbUrl: string;
   const prefix = `dd-test-workers:${process.pid}:${randomBytes(3).toString('hex')}`;
   const sockets: Socket[] = [];
+  let earlyAnswer: Promise<string>;
   const isLive = (l: LogLine) => l.msg === 'worker ready';
   const owners = () => server.logs.filter((l) => l.msg === 'this process now runs the cluster jobs');
   /** Processes whose last word on the jobs is that they run them (a lease may change hands). */
@@ -63,6 +64,14 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
     }, { prefix: ['taskset', '-c', '0'] });
     const listening = await server.waitForLog((l) => l.msg === 'cluster primary listening', 60_000, 'primary listening');
     url = `http://127.0.0.1:${String(listening.port)}`;
+    // A client that comes while the workers are still starting: it must be answered (here,
+    // refused for having no session) once one is ready, not handed to a worker loading its code.
+    earlyAnswer = new Promise<string>((resolve) => {
+      const s = io(`${url}/dispatch`, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: 30_000 });
+      sockets.push(s);
+      s.once('connect', () => resolve('connected'));
+      s.once('connect_error', (err) => resolve(err.message));
+    });
     await server.waitForLog(() => server.logs.filter(isLive).length >= 2, 60_000, 'two workers ready');
   });
 
@@ -94,6 +103,10 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
       s.once('connect_error', reject);
     });
   }
+
+  it('answers a client that connected while the workers were starting, once one is ready', async () => {
+    expect(await earlyAnswer).toBe('unauthorized');
+  });
 
   it('serves long-polling clients on both workers and carries a command on one to the other', async () => {
     const hq = await token('hq@demo.local');
@@ -170,6 +183,36 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok', reasons: [] });
   });
+
+  it('sends new connections to ready workers only, not to the one still starting after a crash', async () => {
+    // Before, least-connection routing picked the freshly forked replacement (no clients yet) for
+    // every new session: the crashed worker's reconnecting clients waited for it to boot.
+    const hq = await token('hq@demo.local');
+    const victim = Number(server.logs.filter(isLive).at(-1)!.worker);
+    const killedAt = Date.now();
+    process.kill(victim, 'SIGKILL');
+    const died = await server.waitForLog((l) => l.msg === 'worker died; restarting it' && l.worker === victim, 10_000, 'restart scheduled');
+    // The replacement is forked after the restart delay; connect while it boots.
+    await new Promise((r) => setTimeout(r, Number(died.restartInMs) + 150));
+    const startedAt = Date.now();
+    const connectedAt = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const s = io(`${url}/dispatch`, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: hq } });
+        sockets.push(s);
+        await new Promise<void>((resolve, reject) => {
+          s.once('connect', () => resolve());
+          s.once('connect_error', reject);
+        });
+        await s.timeout(10_000).emitWithAck('center:join', { centerId: 1 });
+        return Date.now();
+      }),
+    );
+    const replacement = await server.waitForLog((l) => isLive(l) && (l.time ?? 0) >= killedAt, 60_000, 'replacement ready');
+    // The replacement was still starting when the clients came (or this test proves nothing),
+    // and every client was answered, by the surviving worker, before the replacement was ready.
+    expect(replacement.time!).toBeGreaterThan(startedAt);
+    expect(Math.max(...connectedAt)).toBeLessThan(replacement.time!);
+  }, 90_000);
 
   it('stops every process on SIGTERM and exits 0', async () => {
     const started = Date.now();
