@@ -39,7 +39,9 @@ function claimsOf(payload: JWTPayload): TokenClaims | null {
 }
 
 export function createTokenSigner(secret: string, ttlSeconds = TOKEN_TTL_SECONDS) {
-  const key = new TextEncoder().encode(secret);
+  // Imported once: given the raw bytes, jose imports a WebCrypto key on every sign and verify,
+  // which was most of a connect's token check (every Socket.IO connect verifies one).
+  const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
   return {
     ttlSeconds,
     async sign(sid: string, user: SessionUser, nowMs = Date.now()): Promise<string> {
@@ -50,7 +52,7 @@ export function createTokenSigner(secret: string, ttlSeconds = TOKEN_TTL_SECONDS
         .setIssuer(ISSUER)
         .setIssuedAt(iat)
         .setExpirationTime(iat + ttlSeconds)
-        .sign(key);
+        .sign(await key);
     },
     /**
      * Check the signature first; a well-signed but expired token is reported as `expired` with its
@@ -59,7 +61,7 @@ export function createTokenSigner(secret: string, ttlSeconds = TOKEN_TTL_SECONDS
     async verify(token: string | undefined, nowMs = Date.now()): Promise<VerifyResult> {
       if (!token || token.length > 4096) return { state: 'invalid' };
       try {
-        const { payload } = await jwtVerify(token, key, { issuer: ISSUER, algorithms: ['HS256'], currentDate: new Date(nowMs) });
+        const { payload } = await jwtVerify(token, await key, { issuer: ISSUER, algorithms: ['HS256'], currentDate: new Date(nowMs) });
         const claims = claimsOf(payload);
         return claims ? { state: 'valid', claims } : { state: 'invalid' };
       } catch (err) {
