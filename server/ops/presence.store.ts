@@ -15,13 +15,22 @@ export interface PresenceStore {
   /** Push the expiry of existing entries of a center forward (entries already gone stay gone). */
   touch(centerId: number, connIds: readonly string[], ttlMs: number, now?: number): Promise<void>;
   remove(centerId: number, connId: string): Promise<void>;
-  /** Unexpired entries of a center. */
-  list(centerId: number, now?: number): Promise<PresenceEntry[]>;
+  /** Unexpired entries of a center (read only: the memory store hands out its own frozen copies). */
+  list(centerId: number, now?: number): Promise<readonly Readonly<PresenceEntry>[]>;
   /** Centers that have (or recently had) entries. */
   centers(): Promise<number[]>;
-  /** Remove expired entries of every center and return them (each exactly once across callers). */
-  sweep(now?: number): Promise<PresenceEntry[]>;
+  /** Remove expired entries of every center and return them (each exactly once across callers; read only). */
+  sweep(now?: number): Promise<readonly Readonly<PresenceEntry>[]>;
 }
+
+/**
+ * A stored entry: a frozen copy, so the caller's later changes to its own object do not leak in
+ * and a reader cannot change the store. Strings are immutable and shared with the caller's entry;
+ * only the objects are copied. `list` hands these out without copying: the alert evaluator's
+ * sweep lists every center every report interval, and a deep copy of each of tens of thousands
+ * of entries was most of an idle server's JavaScript time (and its garbage).
+ */
+const frozenCopy = (e: PresenceEntry): PresenceEntry => Object.freeze({ ...e, battery: e.battery && Object.freeze({ ...e.battery }) });
 
 export function createMemoryPresenceStore(): PresenceStore {
   const byCenter = new Map<number, Map<string, { entry: PresenceEntry; exp: number }>>();
@@ -30,9 +39,16 @@ export function createMemoryPresenceStore(): PresenceStore {
     if (!m) byCenter.set(id, (m = new Map<string, { entry: PresenceEntry; exp: number }>()));
     return m;
   };
+  /**
+   * No entry expires before this (a lower bound, lowered by every write): the sweep runs every
+   * report interval and, while expiries are pushed forward in time, finds nothing to remove
+   * without walking every entry.
+   */
+  let nextExpiry = Number.POSITIVE_INFINITY;
   return {
     upsert(entry, ttlMs, now = Date.now()) {
-      center(entry.centerId).set(entry.connId, { entry: structuredClone(entry), exp: now + ttlMs });
+      center(entry.centerId).set(entry.connId, { entry: frozenCopy(entry), exp: now + ttlMs });
+      nextExpiry = Math.min(nextExpiry, now + ttlMs);
       return Promise.resolve();
     },
     touch(centerId, connIds, ttlMs, now = Date.now()) {
@@ -41,6 +57,7 @@ export function createMemoryPresenceStore(): PresenceStore {
         const held = m?.get(id);
         if (held && held.exp > now) held.exp = now + ttlMs;
       }
+      nextExpiry = Math.min(nextExpiry, now + ttlMs);
       return Promise.resolve();
     },
     remove(centerId, connId) {
@@ -48,19 +65,23 @@ export function createMemoryPresenceStore(): PresenceStore {
       return Promise.resolve();
     },
     list(centerId, now = Date.now()) {
-      return Promise.resolve([...(byCenter.get(centerId)?.values() ?? [])].filter((h) => h.exp > now).map((h) => structuredClone(h.entry)));
+      const out: PresenceEntry[] = [];
+      for (const h of byCenter.get(centerId)?.values() ?? []) if (h.exp > now) out.push(h.entry);
+      return Promise.resolve(out);
     },
     centers() {
       return Promise.resolve([...byCenter.keys()].sort((a, b) => a - b));
     },
     sweep(now = Date.now()) {
       const gone: PresenceEntry[] = [];
+      if (now < nextExpiry) return Promise.resolve(gone);
+      nextExpiry = Number.POSITIVE_INFINITY;
       for (const m of byCenter.values()) {
         for (const [id, h] of m) {
           if (h.exp <= now) {
             m.delete(id);
             gone.push(h.entry);
-          }
+          } else nextExpiry = Math.min(nextExpiry, h.exp);
         }
       }
       return Promise.resolve(gone);
