@@ -190,10 +190,11 @@ export function createApplication(deps: AppDeps) {
     },
   });
   const connectionsByIp = new Map<string, number>();
-  io.engine.on('connection', (raw: { request: IncomingMessage; once(event: 'close', fn: () => void): void }) => {
+  io.engine.on('connection', (raw: { request: IncomingMessage; on(event: 'close', fn: () => void): void }) => {
     const ip = clientIp(raw.request, trustProxy);
     connectionsByIp.set(ip, (connectionsByIp.get(ip) ?? 0) + 1);
-    raw.once('close', () => {
+    // Engine.IO closes a connection once; `on` spares the wrapper objects `once` keeps per connection.
+    raw.on('close', () => {
       const n = (connectionsByIp.get(ip) ?? 1) - 1;
       if (n <= 0) connectionsByIp.delete(ip);
       else connectionsByIp.set(ip, n);

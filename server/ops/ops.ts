@@ -16,7 +16,7 @@ import type { Db } from '../db/database';
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import { command } from '../realtime/ack';
+import { socketCommand } from '../realtime/ack';
 import type { DispatchSocket, MonitorSocket, Namespaces } from '../realtime/types';
 import { createAlertEvaluator, createAlertRepository } from './alerts.service';
 import { createMemoryNodeRegistry, createRedisNodeRegistry, HISTORY_MS } from './node-registry';
@@ -88,12 +88,12 @@ export function createOps(deps: OpsDeps) {
 
   const all = { [NAMESPACES.dispatch]: ns.dispatch, [NAMESPACES.chat]: ns.chat, [NAMESPACES.callcenter]: ns.callcenter, [NAMESPACES.monitor]: ns.monitor };
   for (const [name, nsp] of Object.entries(all)) {
-    nsp.on('connection', (socket: { onAny(l: () => void): void }) => {
-      socket.onAny(() => {
-        eventsIn += 1;
-        opsMetrics.eventsReceived.inc({ namespace: name });
-      });
-    });
+    // One counting listener per namespace, shared by its sockets.
+    const received = () => {
+      eventsIn += 1;
+      opsMetrics.eventsReceived.inc({ namespace: name });
+    };
+    nsp.on('connection', (socket: { onAny(l: () => void): void }) => socket.onAny(received));
   }
 
   const collector = createNodeStatsCollector({
@@ -205,35 +205,29 @@ export function createOps(deps: OpsDeps) {
     }
   }
 
+  // Commands shared by every socket of their namespace (see socketCommand).
+  const cmd = { logger, metrics: deps.metrics };
+  const heartbeat = socketCommand(cmd, 'presence:heartbeat', presenceHeartbeatSchema, (socket: DispatchSocket, hb) => Promise.resolve(presence.heartbeat(socket, hb)));
+  const presenceList = socketCommand(cmd, 'presence:list', presenceListSchema, async (socket: DispatchSocket, { centerId }) => {
+    if (!policy.seeCenter(socket.data.user, centerId)) throw new AppError('forbidden', 'You may not see this center');
+    return { centerId, silentAfterSec: presence.silentAfterMs / 1000, entries: await presence.list(centerId) };
+  });
+  const history = socketCommand(cmd, 'monitor:history', z.unknown(), async () => {
+    const [nodes, alerts] = await Promise.all([
+      registry.history(),
+      repo.recent(50).catch(() => registry.activeAlerts()),
+    ]);
+    return { nodes, alerts };
+  });
+
   function registerDispatch(socket: DispatchSocket) {
-    const user = socket.data.user;
     presence.connect(socket);
-    const cmd = { logger, metrics: deps.metrics };
-    socket.on(
-      'presence:heartbeat',
-      command(cmd, 'presence:heartbeat', presenceHeartbeatSchema, (hb) => Promise.resolve(presence.heartbeat(socket, hb))),
-    );
-    socket.on(
-      'presence:list',
-      command(cmd, 'presence:list', presenceListSchema, async ({ centerId }) => {
-        if (!policy.seeCenter(user, centerId)) throw new AppError('forbidden', 'You may not see this center');
-        return { centerId, silentAfterSec: presence.silentAfterMs / 1000, entries: await presence.list(centerId) };
-      }),
-    );
+    socket.on('presence:heartbeat', heartbeat);
+    socket.on('presence:list', presenceList);
   }
 
   function registerMonitor(socket: MonitorSocket) {
-    const cmd = { logger, metrics: deps.metrics };
-    socket.on(
-      'monitor:history',
-      command(cmd, 'monitor:history', z.unknown(), async () => {
-        const [nodes, alerts] = await Promise.all([
-          registry.history(),
-          repo.recent(50).catch(() => registry.activeAlerts()),
-        ]);
-        return { nodes, alerts };
-      }),
-    );
+    socket.on('monitor:history', history);
     // The first overview at once, not one interval later.
     void Promise.all([registry.nodes(), registry.activeAlerts()])
       .then(([nodes, alerts]) => socket.emit('monitor:overview', overview(nodes.length ? nodes : last ? [last] : [], alerts)))

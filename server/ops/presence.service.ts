@@ -20,10 +20,10 @@ const RIDER_ACTIVITY = new Set(['rider:position', 'delivery:pick_up', 'delivery:
 const REANNOUNCE_MS = 60_000;
 
 interface LocalConn {
-  socket: DispatchSocket;
   /** One entry per center of the user (same connection). */
   entries: PresenceEntry[];
-  repaired: Record<string, number>;
+  /** Repair totals last reported per center and layer (made by the first report that has any). */
+  repaired: Record<string, number> | null;
   announcedAt: number;
 }
 
@@ -74,13 +74,41 @@ export function createPresence(opts: PresenceOptions) {
     if (announceIt) conn.announcedAt = now;
   }
 
+  /**
+   * A rider's command that proves presence. One listener for every rider socket (Socket.IO calls
+   * `onAny` listeners with the socket as `this`): a connection costs no closures here.
+   */
+  function riderActivity(this: DispatchSocket, event: string) {
+    const conn = RIDER_ACTIVITY.has(event) ? local.get(this.id) : undefined;
+    if (!conn) return;
+    const at = new Date();
+    const wasSilent = conn.entries.some((e) => isSilent(e, at.getTime()));
+    const firstFix = event === 'rider:position' && conn.entries.some((e) => e.lastLocationAt === null);
+    for (const e of conn.entries) {
+      e.lastActivityAt = e.lastSeenAt = at.toISOString();
+      if (event === 'rider:position') e.lastLocationAt = e.lastActivityAt;
+    }
+    save(conn, wasSilent || firstFix || at.getTime() - conn.announcedAt > REANNOUNCE_MS);
+  }
+
+  function disconnect(this: DispatchSocket) {
+    const conn = local.get(this.id);
+    if (!conn) return;
+    local.delete(this.id);
+    for (const e of conn.entries) {
+      count(e.centerId, e.role, -1);
+      if (e.centerId === 0) continue;
+      store.remove(e.centerId, e.connId).catch(fail);
+      announce({ centerId: e.centerId, removed: e.connId, userId: e.userId, riderId: e.riderId }, e.role);
+    }
+  }
+
   function connect(socket: DispatchSocket) {
     const user = socket.data.user;
     const now = new Date().toISOString();
     const transport = socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling';
     const centers = user.centerIds.length > 0 ? user.centerIds : [0];
     const conn: LocalConn = {
-      socket,
       entries: centers.map((centerId) => ({
         connId: socket.id,
         userId: user.id,
@@ -98,37 +126,22 @@ export function createPresence(opts: PresenceOptions) {
         lastLocationAt: null,
         lastActivityAt: now,
       })),
-      repaired: {},
+      repaired: null,
       announcedAt: 0,
     };
     local.set(socket.id, conn);
     for (const c of centers) count(c, user.role, 1);
     save(conn, true);
 
-    socket.conn.once('upgrade', () => {
-      for (const e of conn.entries) e.transport = 'websocket' satisfies Transport;
-      save(conn, true);
-    });
-    socket.onAny((event: string) => {
-      if (user.role !== 'rider' || !RIDER_ACTIVITY.has(event)) return;
-      const at = new Date();
-      const wasSilent = conn.entries.some((e) => isSilent(e, at.getTime()));
-      const firstFix = event === 'rider:position' && conn.entries.some((e) => e.lastLocationAt === null);
-      for (const e of conn.entries) {
-        e.lastActivityAt = e.lastSeenAt = at.toISOString();
-        if (event === 'rider:position') e.lastLocationAt = e.lastActivityAt;
-      }
-      save(conn, wasSilent || firstFix || at.getTime() - conn.announcedAt > REANNOUNCE_MS);
-    });
-    socket.on('disconnect', () => {
-      local.delete(socket.id);
-      for (const e of conn.entries) {
-        count(e.centerId, e.role, -1);
-        if (e.centerId === 0) continue;
-        store.remove(e.centerId, e.connId).catch(fail);
-        announce({ centerId: e.centerId, removed: e.connId, userId: e.userId, riderId: e.riderId }, e.role);
-      }
-    });
+    // Only a connection that is not on WebSocket yet can upgrade to it.
+    if (transport === 'polling') {
+      socket.conn.once('upgrade', () => {
+        for (const e of conn.entries) e.transport = 'websocket' satisfies Transport;
+        save(conn, true);
+      });
+    }
+    if (user.role === 'rider') socket.onAny(riderActivity);
+    socket.on('disconnect', disconnect);
   }
 
   function heartbeat(socket: DispatchSocket, hb: PresenceHeartbeat): { ttlSec: number } {
@@ -159,9 +172,10 @@ export function createPresence(opts: PresenceOptions) {
         const total = hb.repaired[layer];
         if (total === undefined) continue;
         const key = `${hb.centerId}:${layer}`;
-        const before = conn.repaired[key] ?? 0;
+        const repaired = (conn.repaired ??= {});
+        const before = repaired[key] ?? 0;
         if (total > before) metrics.repairs.inc({ center: String(hb.centerId), layer }, Math.min(total - before, 100_000));
-        conn.repaired[key] = total;
+        repaired[key] = total;
       }
     }
     save(conn, changed || Date.now() - conn.announcedAt > REANNOUNCE_MS);

@@ -46,24 +46,14 @@ function execute<S extends z.ZodType, T>(
   );
 }
 
-/** Wrap a command handler bound to one socket (see `execute`). */
-export function command<S extends z.ZodType, T>(
-  deps: CommandDeps,
-  name: string,
-  schema: S,
-  run: (input: z.infer<S>) => Promise<T>,
-): (payload: unknown, ack?: unknown) => void {
-  return (payload, ack) => execute(deps, name, schema, payload, ack, run);
-}
-
 /** A socket listener that Socket.IO calls with the socket as `this`. */
 export type SharedListener<Sock> = (this: Sock, payload: unknown, ack?: unknown) => void;
 
 /**
  * A command shared by every socket of a namespace: ONE function object, built once and
- * registered on each socket (Socket.IO calls listeners with the socket as `this`), where
- * `command` would allocate a closure (and its context) per socket and command. With thousands of
- * sockets this is most of a connection's handler memory.
+ * registered on each socket (Socket.IO calls listeners with the socket as `this`), where a
+ * wrapper per socket would allocate a closure (and its context) per socket and command. With
+ * thousands of sockets that would be most of a connection's handler memory.
  */
 export function socketCommand<Sock, S extends z.ZodType, T>(
   deps: CommandDeps,

@@ -21,6 +21,10 @@ export const sessionRoom = (sid: string) => `session:${sid}`;
  * room and its session's room, greet it, count (then ignore) events that are not commands of
  * this namespace, and answer a socket that floods commands with `rate_limited` instead of running
  * them. A fresh token costs no database read; an expired or stale one is renewed from the database.
+ *
+ * The listeners every socket gets are built once per namespace (Socket.IO calls `onAny` and
+ * event listeners with the socket as `this`); only the rate limiter's middleware, which Socket.IO
+ * calls without the socket, is a closure per socket.
  */
 export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { auth: AuthService; metrics: Metrics; commandsPerSecond?: number }): void {
   const known = new Set<string>(CLIENT_COMMANDS[name]);
@@ -41,28 +45,31 @@ export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { aut
       () => next(new Error('unavailable')),
     );
   });
+  function countUnknown(event: string) {
+    if (!known.has(event)) deps.metrics.unknownEvents.inc({ namespace: name });
+  }
+  // Everything kept per socket is released when it goes.
+  function release(this: AuthSocket) {
+    deps.metrics.sockets.dec({ namespace: name });
+    void limiter.delete(this.id);
+  }
+  const limitCommands = (id: string) => (packet: unknown[], next: (err?: Error) => void) => {
+    limiter.consume(id).then(
+      () => next(),
+      () => {
+        deps.metrics.commands.inc({ command: label(packet[0]), outcome: 'rate_limited' });
+        const ack: unknown = packet[packet.length - 1];
+        if (typeof ack === 'function') (ack as (res: unknown) => void)({ error: { code: 'rate_limited', message: 'Too many commands; slow down' } });
+      },
+    );
+  };
   nsp.on('connection', (socket: AuthSocket) => {
     const user = socket.data.user;
     void socket.join([rooms.user(user.id), sessionRoom(socket.data.sid)]);
     deps.metrics.sockets.inc({ namespace: name });
-    socket.onAny((event: string) => {
-      if (!known.has(event)) deps.metrics.unknownEvents.inc({ namespace: name });
-    });
-    socket.use((packet, next) => {
-      limiter.consume(socket.id).then(
-        () => next(),
-        () => {
-          deps.metrics.commands.inc({ command: label(packet[0]), outcome: 'rate_limited' });
-          const ack: unknown = packet[packet.length - 1];
-          if (typeof ack === 'function') (ack as (res: unknown) => void)({ error: { code: 'rate_limited', message: 'Too many commands; slow down' } });
-        },
-      );
-    });
-    // Everything kept per socket is released when it goes.
-    socket.on('disconnect', () => {
-      deps.metrics.sockets.dec({ namespace: name });
-      void limiter.delete(socket.id);
-    });
+    socket.onAny(countUnknown);
+    socket.use(limitCommands(socket.id));
+    socket.on('disconnect', release);
     socket.emit('hello', { protocolVersion: PROTOCOL_VERSION, serverTime: new Date().toISOString(), user });
   });
 }

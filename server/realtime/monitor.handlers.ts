@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { MonitorStats } from '../../protocol';
 import type { Metrics } from '../metrics';
-import { command, type CommandDeps } from './ack';
+import { socketCommand, type CommandDeps } from './ack';
 import type { MonitorNamespace, MonitorSocket, Namespaces } from './types';
 
 /** This node's live picture: sockets per namespace and per room. */
@@ -24,8 +24,9 @@ export async function collectStats(ns: Namespaces, metrics: Metrics): Promise<Mo
 
 /** The /monitor namespace (admins only): stats on demand and every few seconds. */
 export function registerMonitorHandlers(nsp: MonitorNamespace, ns: Namespaces, deps: CommandDeps, intervalMs = 5000): () => void {
+  const stats = socketCommand(deps, 'monitor:stats', z.unknown(), () => collectStats(ns, deps.metrics));
   nsp.on('connection', (socket: MonitorSocket) => {
-    socket.on('monitor:stats', command(deps, 'monitor:stats', z.unknown(), () => collectStats(ns, deps.metrics)));
+    socket.on('monitor:stats', stats);
   });
   const timer = setInterval(() => {
     if (nsp.sockets.size === 0) return;
