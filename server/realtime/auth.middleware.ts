@@ -15,6 +15,13 @@ export const COMMANDS_PER_SECOND = 30;
 /** The room of every socket of one session: sign-out disconnects exactly these, on every node. */
 export const sessionRoom = (sid: string) => `session:${sid}`;
 
+/** What is left of a handshake's `auth` once its token was used (usually nothing: one shared object). */
+const NO_AUTH: Record<string, unknown> = Object.freeze({});
+function withoutToken(auth: Record<string, unknown>): Record<string, unknown> {
+  const rest = Object.entries(auth).filter(([key]) => key !== 'token');
+  return rest.length ? Object.fromEntries(rest) : NO_AUTH;
+}
+
 /**
  * Every namespace: refuse sockets without a valid session (cookie or `auth: { token }`) or not
  * allowed in this namespace by the policy, keep the user on the socket, put it in its private
@@ -32,7 +39,8 @@ export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { aut
   const label = (event: unknown) => (typeof event === 'string' && known.has(event) ? event : 'other');
   const limiter = new RateLimiterMemory({ keyPrefix: `sock:${name}`, points: deps.commandsPerSecond ?? COMMANDS_PER_SECOND, duration: 1 });
   nsp.use((socket: AuthSocket, next) => {
-    const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+    const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+    const fromAuth = auth?.token;
     const token = typeof fromAuth === 'string' ? fromAuth : readCookie(socket.handshake.headers.cookie, SESSION_COOKIE);
     deps.auth.authenticate(token).then(
       (session) => {
@@ -40,6 +48,9 @@ export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { aut
         if (!policy.connect(session.user, name)) return next(new Error('forbidden'));
         socket.data.user = session.user;
         socket.data.sid = session.sid;
+        // The socket keeps its user, not the bearer token it came with (a reconnect, recovered or
+        // not, brings its own handshake and is authenticated again).
+        if (auth && fromAuth !== undefined) socket.handshake.auth = withoutToken(auth);
         next();
       },
       () => next(new Error('unavailable')),
