@@ -65,3 +65,16 @@ export function socketCommand<Sock, S extends z.ZodType, T>(
     execute(deps, name, schema, payload, ack, (input) => run(this, input));
   };
 }
+
+/**
+ * Give every socket of a namespace the same command listeners: the table is built once and each
+ * connecting socket registers its function objects (see `socketCommand`), so a connection adds
+ * no closures. Event names are the table's keys.
+ */
+export function shareCommands<Sock>(nsp: { on(event: 'connection', listener: (socket: Sock) => void): unknown }, table: Record<string, SharedListener<Sock>>): void {
+  const entries = Object.entries(table);
+  nsp.on('connection', (socket) => {
+    const target = socket as unknown as { on(event: string, listener: SharedListener<Sock>): unknown };
+    for (const [event, listener] of entries) target.on(event, listener);
+  });
+}

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { orderWatchSchema, rooms } from '../../protocol';
 import { policy, requireVisible } from '../auth/policy';
 import type { OrdersService } from '../orders/orders.service';
-import { socketCommand, type CommandDeps } from './ack';
+import { shareCommands, socketCommand, type CommandDeps } from './ack';
 import type { CallcenterNamespace, CallcenterSocket } from './types';
 
 const mayWatch = (socket: CallcenterSocket) => {
@@ -30,9 +30,5 @@ export function registerCallcenterHandlers(nsp: CallcenterNamespace, deps: Comma
     mayWatch(socket);
     return deps.orders.search(q);
   });
-  nsp.on('connection', (socket: CallcenterSocket) => {
-    socket.on('order:watch', watch);
-    socket.on('order:unwatch', unwatch);
-    socket.on('orders:search', search);
-  });
+  shareCommands<CallcenterSocket>(nsp, { 'order:watch': watch, 'order:unwatch': unwatch, 'orders:search': search });
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { centerIdSchema, chatHistorySchema, chatSendSchema, rooms } from '../../protocol';
 import { policy, requireVisible } from '../auth/policy';
 import type { ChatService } from '../chat/chat.service';
-import { socketCommand, type CommandDeps } from './ack';
+import { shareCommands, socketCommand, type CommandDeps } from './ack';
 import type { ChatNamespace, ChatSocket } from './types';
 
 const centerRef = z.object({ centerId: centerIdSchema });
@@ -37,10 +37,5 @@ export function registerChatHandlers(nsp: ChatNamespace, deps: CommandDeps & { c
     mayChat(socket, centerId);
     return deps.chat.send(socket.data.user, centerId, body, clientId);
   });
-  nsp.on('connection', (socket: ChatSocket) => {
-    socket.on('chat:join', join);
-    socket.on('chat:leave', leave);
-    socket.on('chat:history', history);
-    socket.on('chat:send', send);
-  });
+  shareCommands<ChatSocket>(nsp, { 'chat:join': join, 'chat:leave': leave, 'chat:history': history, 'chat:send': send });
 }

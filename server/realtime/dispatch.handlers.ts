@@ -16,7 +16,7 @@ import { policy, requireAllowed, requireVisible } from '../auth/policy';
 import type { CentersService } from '../centers/centers.service';
 import { actorOf, type DeliveriesService } from '../deliveries/deliveries.service';
 import type { RidersService } from '../riders/riders.service';
-import { socketCommand, type CommandDeps, type SharedListener } from './ack';
+import { shareCommands, socketCommand, type CommandDeps, type SharedListener } from './ack';
 import type { DispatchNamespace, DispatchSocket } from './types';
 
 export interface DispatchHandlerDeps extends CommandDeps {
@@ -112,9 +112,5 @@ export function registerDispatchHandlers(nsp: DispatchNamespace, deps: DispatchH
       return riders.updatePosition(user.riderId ?? 0, lat, lng);
     }),
   };
-  const entries = Object.entries(table) as [keyof DispatchClientEvents, Handler][];
-
-  nsp.on('connection', (socket: DispatchSocket) => {
-    for (const [event, handler] of entries) socket.on(event, handler);
-  });
+  shareCommands<DispatchSocket>(nsp, table);
 }
