@@ -10,7 +10,7 @@ import {
   type RiderPosition,
   type RiderRow,
 } from '@/protocol';
-import { activeRows, visibleRows, type StatusFilter } from '../lib/board';
+import { activeRows, lateCutoffMs, visibleRows, type StatusFilter } from '../lib/board';
 import { createDeliverySync } from '../lib/delivery-sync';
 import { getJson } from '../lib/http';
 import { createPresenceStore, followPresence, startHeartbeat } from '../lib/presence';
@@ -174,7 +174,7 @@ export function Dashboard() {
     () => visibleRows(rowsView, { selection, filter, query, nowMs: now, lateAfterMinutes: settings.lateAfterMinutes }),
     [rowsView, selection, filter, query, now, settings.lateAfterMinutes],
   );
-  const lateBefore = now - settings.lateAfterMinutes * 60_000;
+  const lateBefore = lateCutoffMs(now, settings.lateAfterMinutes);
   useEffect(() => store.getState().setLateBefore(lateBefore), [store, lateBefore]);
   // The map's markers are derived only while the riders tab shows the map.
   const mapRows = useMemo(() => (tab === 'riders' ? activeRows(rowsView) : []), [tab, rowsView]);

@@ -2,7 +2,7 @@
 import { memo, useEffect, useRef } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { isActive, isAwaitingShopAck, type DeliveryRow } from '@/protocol';
-import { isLateAt, type RowList } from '../lib/board';
+import { isLateAt, lateCutoffMs, type RowList } from '../lib/board';
 import { STATUS_LABEL } from './StatusCounters';
 
 const ROW_HEIGHT = 44;
@@ -110,7 +110,7 @@ export function DeliveryList({ rows, selectedSeq, lateAfterMinutes, now, offline
     // function closing over `rows` (a new array on every change) made it rebuild its measurements
     // of every row on every render. React keys the rendered rows by deliverySeq below.
   });
-  const lateBeforeMs = now - lateAfterMinutes * 60_000;
+  const lateBeforeMs = lateCutoffMs(now, lateAfterMinutes);
   const selectedIndex = selectedSeq === null ? -1 : rows.indexOf(selectedSeq);
   useEffect(() => {
     // Scroll only when the selected row is out of view: a click on a visible row (or its Assign

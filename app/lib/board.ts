@@ -42,16 +42,19 @@ function createdAtMs(row: DeliveryRow): number {
   return ms;
 }
 
-/** `isLate` of the protocol, with the parse cached. */
+/** The instant before which an active row counts as late (the protocol's `isLate` as a cutoff). */
+export const lateCutoffMs = (nowMs: number, lateAfterMinutes: number): number => nowMs - lateAfterMinutes * 60_000;
+
+/** `isLate` of the protocol, with the parse cached; `lateBeforeMs` from `lateCutoffMs`. */
 export function isLateAt(row: DeliveryRow, lateBeforeMs: number): boolean {
   return isActive(row.status) && createdAtMs(row) < lateBeforeMs;
 }
 
 /**
- * The rows the list shows (the store's rows are those of the selection). Unfiltered (the usual case, and the one that must stay cheap while
- * updates stream in), it is the store's own order read through its map: nothing is copied, so a
- * frame with changes costs the same with 100 rows or 10,000. A status filter or a search makes one
- * pass over the rows each time the rows change.
+ * The rows the list shows (the store's rows are those of the selection). Unfiltered (the usual
+ * case, and the one that must stay cheap while updates stream in), it is the store's own order
+ * read through its map: nothing is copied, so a frame with changes costs the same with 100 rows
+ * or 10,000. A status filter or a search makes one pass over the rows each time the rows change.
  */
 export function visibleRows(view: RowsView, q: BoardQuery): RowList {
   const text = q.query.trim().toLowerCase();
@@ -61,7 +64,7 @@ export function visibleRows(view: RowsView, q: BoardQuery): RowList {
     const { order, rows } = view;
     return { length: order.length, at: (i) => rows.get(order[i]!), indexOf: (seq) => order.indexOf(seq) };
   }
-  const lateBeforeMs = q.nowMs - q.lateAfterMinutes * 60_000;
+  const lateBeforeMs = lateCutoffMs(q.nowMs, q.lateAfterMinutes);
   const out: DeliveryRow[] = [];
   for (const seq of view.order) {
     const r = view.rows.get(seq);

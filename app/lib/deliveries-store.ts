@@ -172,8 +172,7 @@ export function createDeliveriesStore() {
       setLateBefore(ms) {
         if (ms === lateBefore) return;
         lateBefore = ms;
-        lateCount = 0;
-        for (const r of rows.values()) if (isLateAt(r, lateBefore)) lateCount += 1;
+        retally();
         publish();
       },
       reset() {
