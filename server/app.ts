@@ -40,7 +40,7 @@ import { createLocalLock, type PeriodLock } from './jobs/lock';
 import { createPeriodicJob } from './jobs/periodic';
 import { pruneIdempotencyRecords } from './jobs/retention';
 import { createSnapshotJob } from './snapshot/snapshot.job';
-import { ConfigError } from './config';
+import { ConfigError, LISTEN_BACKLOG } from './config';
 import type { ChangeNotifier } from './deliveries/deliveries.service';
 import { registerDeviceRoutes } from './devices/devices.routes';
 import { createDevicesService } from './devices/devices.service';
@@ -427,7 +427,7 @@ export function createApplication(deps: AppDeps) {
       const bound = await new Promise<number>((resolve, reject) => {
         const onError = (err: Error) => reject(err);
         httpServer.once('error', onError);
-        httpServer.listen(port, host, () => {
+        httpServer.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
           httpServer.off('error', onError);
           resolve((httpServer.address() as AddressInfo).port);
         });

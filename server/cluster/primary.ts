@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { createServer as createNetServer, Socket, type AddressInfo } from 'node:net';
 import { setupPrimary as setupClusterAdapterPrimary } from '@socket.io/cluster-adapter';
 import { setupMaster as setupStickyPrimary } from '@socket.io/sticky';
-import type { Config } from '../config';
+import { LISTEN_BACKLOG, type Config } from '../config';
 import type { LeaderMessage } from '../jobs/leadership';
 import type { Logger } from '../logger';
 
@@ -109,7 +109,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => {
+    server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliveryRow } from '../../protocol';
@@ -158,6 +159,35 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
     }
     expect(lost).toEqual([]);
   }, 120_000);
+
+  it('holds a reconnect burst in the listen queue while the primary cannot accept, none dropped', async () => {
+    // A reconnect storm: a killed worker's clients all come back within a second, faster than the
+    // primary accepts. With Node's default listen backlog (511) the kernel dropped every SYN past
+    // it, and those clients waited for TCP's retransmission (1, 3, 7, 15 s) before they were even
+    // seen. Frozen primary, 800 connects: all must be completed by the kernel, queued.
+    const port = Number(new URL(url).port);
+    const total = 800;
+    const primary = server.child.pid!;
+    const sockets: net.Socket[] = [];
+    let connected = 0;
+    process.kill(primary, 'SIGSTOP');
+    try {
+      for (let k = 0; k < total; k++) {
+        const s = net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (k % 19)}` });
+        s.on('error', () => undefined);
+        s.once('connect', () => (connected += 1));
+        sockets.push(s);
+      }
+      const until = Date.now() + 5000;
+      while (connected < total && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      process.kill(primary, 'SIGCONT');
+      for (const s of sockets) s.destroy();
+    }
+    expect(connected).toBe(total);
+    // The primary serves on once it runs again.
+    expect((await fetch(`${url}/api/health`)).status).toBe(200);
+  }, 30_000);
 
   it('runs the jobs on one worker, hands them over when it is killed, and restarts the worker', async () => {
     await server.waitForLog(() => owners().length >= 1, 15_000, 'a job owner');
