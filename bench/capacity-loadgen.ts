@@ -38,7 +38,7 @@ export type LoadgenReply =
   | { type: 'opened'; held: number; failed: number; errors: string[]; ms: number }
   | { type: 'acks'; latencies: number[]; failed: number; errors: string[] }
   | { type: 'fanout'; latencies: number[]; received: number }
-  | { type: 'storm'; dropped: number; back: number; lastBackMs: number | null; errors: string[] }
+  | { type: 'storm'; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases }
   | { type: 'status'; held: number; rssMb: number }
   | { type: 'error'; message: string }
   | { type: 'closed' };
@@ -63,7 +63,15 @@ interface Client {
 const clients: Client[] = [];
 let urls: string[] = [];
 let fanout: { on: boolean; lat: number[]; received: number } = { on: false, lat: [], received: 0 };
-let storm: { deadUrl: string | null; sinceTx: number; t0: number; dropped: number; back: number; lastBackMs: number | null; errors: string[] } | undefined;
+/** Where a storm client's successful reconnect spent its time, ms: open until connected, the join, the resync. */
+export interface StormPhases {
+  connect: number[];
+  join: number[];
+  sync: number[];
+}
+let storm:
+  | { deadUrl: string | null; sinceTx: number; t0: number; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases }
+  | undefined;
 let nextId = 1;
 let closing = false;
 
@@ -127,14 +135,21 @@ function connect(c: Client, resync: boolean): Promise<void> {
     c.io = s;
     s.on('notice:posted', (n: { title?: unknown }) => onMessage(n.title));
     s.once('connect_error', (err) => fail(`connect_error ${err.message}`));
+    const opened = now();
     s.once('connect', () => {
+      const connected = now();
       const join = c.kind === 'product' ? s.timeout(30_000).emitWithAck('center:join', { centerId: c.centerId }) : s.timeout(30_000).emitWithAck('join', c.room);
       join
         .then(async (res: { error?: { code: string } }) => {
           if (res.error) throw new Error(`join: ${res.error.code}`);
           if (resync && c.kind === 'product' && storm) {
-            const r = (await s.timeout(30_000).emitWithAck('deliveries:sync', { centerId: c.centerId, sinceTx: storm.sinceTx })) as { error?: { code: string } };
+            const st = storm;
+            const joined = now();
+            const r = (await s.timeout(30_000).emitWithAck('deliveries:sync', { centerId: c.centerId, sinceTx: st.sinceTx })) as { error?: { code: string } };
             if (r.error) throw new Error(`deliveries:sync: ${r.error.code}`);
+            st.phases.connect.push(connected - opened);
+            st.phases.join.push(joined - connected);
+            st.phases.sync.push(now() - joined);
           }
           done();
         })
@@ -167,6 +182,7 @@ function lost(c: Client): void {
             st.lastBackMs = now() - st.t0;
           },
           (err: Error) => {
+            st.failedAttempts += 1;
             if (st.errors.length < 5) st.errors.push(err.message);
             if (attempt < 10 && !closing) retry(attempt + 1);
           },
@@ -285,10 +301,18 @@ process.on('message', (raw: LoadgenRequest) => {
         return out;
       }
       case 'storm-watch':
-        storm = { deadUrl: raw.deadUrl, sinceTx: raw.sinceTx, t0: now(), dropped: 0, back: 0, lastBackMs: null, errors: [] };
+        storm = { deadUrl: raw.deadUrl, sinceTx: raw.sinceTx, t0: now(), dropped: 0, back: 0, lastBackMs: null, errors: [], failedAttempts: 0, phases: { connect: [], join: [], sync: [] } };
         return undefined;
       case 'storm-result':
-        return { type: 'storm', dropped: storm?.dropped ?? 0, back: storm?.back ?? 0, lastBackMs: storm?.lastBackMs ?? null, errors: storm?.errors ?? [] };
+        return {
+          type: 'storm',
+          dropped: storm?.dropped ?? 0,
+          back: storm?.back ?? 0,
+          lastBackMs: storm?.lastBackMs ?? null,
+          errors: storm?.errors ?? [],
+          failedAttempts: storm?.failedAttempts ?? 0,
+          phases: storm?.phases ?? { connect: [], join: [], sync: [] },
+        };
       case 'status':
         return { type: 'status', held: clients.filter((c) => c.open).length, rssMb: process.memoryUsage().rss / 1048576 };
       case 'close':

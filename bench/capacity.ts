@@ -26,6 +26,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { lineChart } from './chart';
 import type { ClientKind, LoadgenReply, LoadgenRequest } from './capacity-loadgen';
+
+type LoadgenStorm = Extract<LoadgenReply, { type: 'storm' }>;
 import {
   Cleanup,
   fmt,
@@ -185,6 +187,8 @@ interface ProductOptions {
   log: (m: string) => void;
   cleanup: Cleanup;
   redisPort: number;
+  /** Node options for the product's processes (a CPU profile of each, on exit). */
+  nodeOptions: string[];
 }
 
 async function startRedis(port: number, cleanup: Cleanup): Promise<string> {
@@ -215,11 +219,11 @@ async function startProduct(o: ProductOptions): Promise<Target> {
   if (multi && o.mode === 'processes') env.REDIS_URL = await startRedis(o.redisPort, o.cleanup);
   env.WORKERS = o.mode === 'cluster' ? String(o.workers) : '1';
   const databaseName = `dd_bench_cap_${process.pid}`;
-  const first = await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, databaseName, raiseOpenFiles: true, seedHere: true });
+  const first = await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, databaseName, raiseOpenFiles: true, seedHere: true, nodeOptions: o.nodeOptions });
   const servers = [first];
   if (multi && o.mode === 'processes') {
     for (let k = 1; k < o.workers; k++) {
-      servers.push(await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, reuseDatabase: first.database, raiseOpenFiles: true }));
+      servers.push(await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, reuseDatabase: first.database, raiseOpenFiles: true, nodeOptions: o.nodeOptions }));
     }
   }
   const dbUrl = (() => {
@@ -380,6 +384,12 @@ interface StormResult {
   allBackMs: number | null;
   ack: Summary;
   ackFailed: number;
+  /** Reconnect attempts that failed and were retried. */
+  failedAttempts: number;
+  /** Of the clients back: open until connected, the join, the resync (ms). */
+  connect: Summary;
+  join: Summary;
+  sync: Summary;
   errors: string[];
 }
 
@@ -548,12 +558,14 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     let ackFailed = 0;
     const stormErrors: string[] = [];
     let result = { dropped: 0, back: 0, lastBackMs: null as number | null };
+    let last: LoadgenStorm[] = [];
     while (performance.now() - t0 < p.stormTimeoutMs) {
       const a = await acksAll(gens, 1000, p.acksPerSec, dead ?? undefined);
       lat.push(...a.lat);
       ackFailed += a.failed;
       stormErrors.push(...a.errors.slice(0, 2));
       const rs = await Promise.all(gens.map((g) => g.ask({ type: 'storm-result' }, 'storm')));
+      last = rs;
       result = {
         dropped: sumOf(rs.map((r) => r.dropped)),
         back: sumOf(rs.map((r) => r.back)),
@@ -571,8 +583,16 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       allBackMs: result.back >= result.dropped && result.dropped > 0 ? result.lastBackMs : null,
       ack: summarize(lat),
       ackFailed,
+      failedAttempts: sumOf(last.map((r) => r.failedAttempts)),
+      connect: summarize(last.flatMap((r) => r.phases.connect)),
+      join: summarize(last.flatMap((r) => r.phases.join)),
+      sync: summarize(last.flatMap((r) => r.phases.sync)),
       errors: [...new Set(stormErrors)].slice(0, 5),
     };
+    ctx.log(
+      `capacity: ${target.name}: storm phases of the clients back: connect p50 ${fmt(storm.connect.p50, 0)} / p99 ${fmt(storm.connect.p99, 0)} ms, ` +
+        `join ${fmt(storm.join.p50, 0)} / ${fmt(storm.join.p99, 0)} ms, resync ${fmt(storm.sync.p50, 0)} / ${fmt(storm.sync.p99, 0)} ms; ${storm.failedAttempts} attempts retried`,
+    );
   }
 
   await Promise.all(gens.map((g) => g.ask({ type: 'close' }, 'closed').catch(() => undefined)));
@@ -609,6 +629,7 @@ export const capacity: Benchmark = {
     { name: 'users', description: 'dispatcher accounts per center (sockets share their tokens)', defaultText: '10' },
     { name: 'storm-seconds', description: 'longest wait for a reconnect storm to settle', defaultText: '40' },
     { name: 'redis-port', description: 'port of the private redis-server for the N-process product', defaultText: '4601' },
+    { name: 'cpu-profile', description: "directory for a CPU profile of each product process and cluster worker (written when it exits; Chrome DevTools)", defaultText: 'none' },
     { name: 'out', description: 'results folder (JSON, Markdown, SVG)', defaultText: 'bench-results/capacity-<time>' },
   ],
 
@@ -632,6 +653,9 @@ export const capacity: Benchmark = {
     if (mode !== 'processes' && mode !== 'cluster') throw new UsageError('--mode must be processes or cluster');
     const usersPerCenter = intOption(a, 'users', 10, 1);
     const redisPort = intOption(a, 'redis-port', 4601, 1);
+    const profileDir = a.options.get('cpu-profile');
+    if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
+    const nodeOptions = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
     const all = ['product-1', 'product-n', 'socketio', 'ws'];
     const chosen = (a.options.get('targets') ?? all.join(',')).split(',').map((s) => s.trim());
     const unknown = chosen.filter((t) => !all.includes(t));
@@ -661,7 +685,7 @@ export const capacity: Benchmark = {
         const target =
           t === 'socketio' || t === 'ws'
             ? await startBaseline(t, serverCpu, cleanup)
-            : await startProduct({ workers: t === 'product-1' ? 1 : workers, mode, cpu: serverCpu, adminUrl: ctx.adminUrl, usersPerCenter, log: (m) => ctx.log(m), cleanup, redisPort });
+            : await startProduct({ workers: t === 'product-1' ? 1 : workers, mode, cpu: serverCpu, adminUrl: ctx.adminUrl, usersPerCenter, log: (m) => ctx.log(m), cleanup, redisPort, nodeOptions });
         described.push({ name: target.name, describe: target.describe });
         results.push(await runTarget(ctx, target, t === 'product-n' ? pN : p, loadCpu, cleanup));
         await target.stop();
@@ -728,8 +752,30 @@ export const capacity: Benchmark = {
       blocks.push(
         '### Reconnect storm',
         markdownTable(
-          ['target', 'clients on the killed process', 'dropped', 'back (re-joined + resynced)', 'all back after s', 'ack p50 / p99 ms of the others meanwhile', 'ack failures'],
-          storms.map((s) => [s.target, String(s.killedHeld), String(s.dropped), String(s.back), s.allBackMs === null ? 'not all' : fmt(s.allBackMs / 1000, 1), `${fmt(s.ack.p50, 1)} / ${fmt(s.ack.p99, 1)}`, String(s.ackFailed)]),
+          [
+            'target',
+            'clients on the killed process',
+            'dropped',
+            'back (re-joined + resynced)',
+            'all back after s',
+            'ack p50 / p99 ms of the others meanwhile',
+            'ack failures',
+            'connect / join / resync p50 ms of those back',
+            'connect p99 ms',
+            'attempts retried',
+          ],
+          storms.map((s) => [
+            s.target,
+            String(s.killedHeld),
+            String(s.dropped),
+            String(s.back),
+            s.allBackMs === null ? 'not all' : fmt(s.allBackMs / 1000, 1),
+            `${fmt(s.ack.p50, 1)} / ${fmt(s.ack.p99, 1)}`,
+            String(s.ackFailed),
+            `${fmt(s.connect.p50, 0)} / ${fmt(s.join.p50, 0)} / ${fmt(s.sync.p50, 0)}`,
+            fmt(s.connect.p99, 0),
+            String(s.failedAttempts),
+          ]),
         ),
       );
     }

@@ -291,6 +291,8 @@ export interface StartServerOptions {
    * that is never given back), which would count as the server's idle cost.
    */
   seedHere?: boolean;
+  /** Extra Node options for the server (cluster workers inherit them), e.g. --cpu-prof. */
+  nodeOptions?: string[];
 }
 
 export const DEMO_PASSWORD = process.env.DEMO_PASSWORD || 'demo';
@@ -407,7 +409,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dd-bench-'));
   cleanup.add('remove data dir', () => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-  const nodeArgs = serverEntry(log);
+  const nodeArgs = [...(opts.nodeOptions ?? []), ...serverEntry(log)];
   const port = await freePort();
   const mqttPort = await freePort();
   const pin = opts.cpu !== null;
