@@ -29,6 +29,7 @@ export type LoadgenRequest =
   | { type: 'acks'; durationMs: number; perSecond: number; avoidUrl?: string }
   | { type: 'fanout-start' }
   | { type: 'fanout-stop' }
+  | { type: 'fanout-count' }
   | { type: 'storm-watch'; deadUrl: string | null; sinceTx: number }
   | { type: 'storm-result' }
   | { type: 'status' }
@@ -38,6 +39,7 @@ export type LoadgenReply =
   | { type: 'opened'; held: number; failed: number; errors: string[]; ms: number }
   | { type: 'acks'; latencies: number[]; failed: number; errors: string[] }
   | { type: 'fanout'; latencies: number[]; received: number }
+  | { type: 'fanout-count'; received: number }
   | { type: 'storm'; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases }
   | { type: 'status'; held: number; rssMb: number }
   | { type: 'error'; message: string }
@@ -294,6 +296,8 @@ process.on('message', (raw: LoadgenRequest) => {
       case 'fanout-start':
         fanout = { on: true, lat: [], received: 0 };
         return undefined;
+      case 'fanout-count':
+        return { type: 'fanout-count', received: fanout.received };
       case 'fanout-stop': {
         fanout.on = false;
         const out: LoadgenReply = { type: 'fanout', latencies: fanout.lat, received: fanout.received };

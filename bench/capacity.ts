@@ -520,7 +520,22 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     await Promise.all(inflight);
     const acks = await acksDuring;
     const windowMs = performance.now() - w0;
-    await sleep(Math.min(5000, 1000 + roomSize / 10));
+    // Drain: wait while messages still arrive (at overload the last ones come seconds after the
+    // last publish was accepted), until all are in or nothing came for 2 s, at most 30 s.
+    const expected = Math.round(publishes * roomSize);
+    const drainStart = performance.now();
+    let lastCount = -1;
+    let lastGrowth = drainStart;
+    for (;;) {
+      await sleep(250);
+      const count = sumOf((await Promise.all(gens.map((g) => g.ask({ type: 'fanout-count' }, 'fanout-count')))).map((r) => r.received));
+      const t = performance.now();
+      if (count !== lastCount) {
+        lastCount = count;
+        lastGrowth = t;
+      }
+      if (count >= expected || t - lastGrowth > 2000 || t - drainStart > 30_000) break;
+    }
     const cpuPct = ((cpuMs() - c0) * 100) / (performance.now() - w0);
     const replies = await Promise.all(gens.map((g) => g.ask({ type: 'fanout-stop' }, 'fanout')));
     const received = sumOf(replies.map((r) => r.received));
@@ -531,7 +546,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       offered,
       publishes,
       publishFailures,
-      expected: Math.round(publishes * roomSize),
+      expected,
       received,
       delivered: (received * 1000) / windowMs,
       latency: summarize(lat),
