@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
-import { createAdapter as createClusterAdapter } from '@socket.io/cluster-adapter';
+import { createWorkerAdapter } from './realtime/worker-adapter';
 import { createStreamsAdapter } from './realtime/streams-adapter';
 import { Server as IoServer } from 'socket.io';
 import { z } from 'zod';
@@ -208,7 +208,7 @@ export function createApplication(deps: AppDeps) {
   } else if (deps.clusterWorker) {
     // No session store across workers in this adapter: a reconnect to another worker resyncs from
     // its watermark instead of recovering (README, "Scaling out").
-    io.adapter(createClusterAdapter());
+    io.adapter(createWorkerAdapter() as Parameters<typeof io.adapter>[0]);
   }
   // Each namespace has its own event maps; Socket.IO types `of()` with the server's, so narrow once here.
   const ns = {

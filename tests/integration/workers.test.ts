@@ -128,6 +128,23 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
     for (const s of [a, b]) expect(s.io.engine.transport.name).toBe('polling');
   });
 
+  it("greets each websocket client with its own hello (an emit to one socket stays on its worker)", async () => {
+    const hq = await token('hq@demo.local');
+    const clients = Array.from({ length: 6 }, () => io(`${url}/dispatch`, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: hq } }));
+    sockets.push(...clients);
+    const hellos = await Promise.all(
+      clients.map(
+        (s) =>
+          new Promise<{ user: { email: string }; protocolVersion: number }>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error('no hello')), 10_000);
+            s.once('hello', (h: { user: { email: string }; protocolVersion: number }) => (clearTimeout(timer), resolve(h)));
+          }),
+      ),
+    );
+    for (const h of hellos) expect(h.user.email).toBe('hq@demo.local');
+    for (const s of clients) s.close();
+  });
+
   it('answers every websocket client of a connect burst (the primary does not eat bytes after the hand-over)', async () => {
     // Before the fix, about 1 in 1,000 connects of a burst got its engine opened but its
     // namespace CONNECT (or first command) read and dropped by the primary: 1-5 of every 3,000.
