@@ -71,6 +71,7 @@ export interface StormPhases {
   join: number[];
   sync: number[];
 }
+const noPhases = (): StormPhases => ({ connect: [], join: [], sync: [] });
 let storm:
   | { deadUrl: string | null; sinceTx: number; t0: number; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases }
   | undefined;
@@ -305,7 +306,7 @@ process.on('message', (raw: LoadgenRequest) => {
         return out;
       }
       case 'storm-watch':
-        storm = { deadUrl: raw.deadUrl, sinceTx: raw.sinceTx, t0: now(), dropped: 0, back: 0, lastBackMs: null, errors: [], failedAttempts: 0, phases: { connect: [], join: [], sync: [] } };
+        storm = { deadUrl: raw.deadUrl, sinceTx: raw.sinceTx, t0: now(), dropped: 0, back: 0, lastBackMs: null, errors: [], failedAttempts: 0, phases: noPhases() };
         return undefined;
       case 'storm-result':
         return {
@@ -315,7 +316,7 @@ process.on('message', (raw: LoadgenRequest) => {
           lastBackMs: storm?.lastBackMs ?? null,
           errors: storm?.errors ?? [],
           failedAttempts: storm?.failedAttempts ?? 0,
-          phases: storm?.phases ?? { connect: [], join: [], sync: [] },
+          phases: storm?.phases ?? noPhases(),
         };
       case 'status':
         return { type: 'status', held: clients.filter((c) => c.open).length, rssMb: process.memoryUsage().rss / 1048576 };

@@ -26,8 +26,6 @@ import path from 'node:path';
 import pg from 'pg';
 import { lineChart } from './chart';
 import type { ClientKind, LoadgenReply, LoadgenRequest } from './capacity-loadgen';
-
-type LoadgenStorm = Extract<LoadgenReply, { type: 'storm' }>;
 import {
   Cleanup,
   fmt,
@@ -47,6 +45,8 @@ import {
   type Summary,
 } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
+
+type LoadgenStorm = Extract<LoadgenReply, { type: 'storm' }>;
 
 // ---------------------------------------------------------------------------------------------
 // Targets: what is measured

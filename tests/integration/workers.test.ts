@@ -185,7 +185,7 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
     const port = Number(new URL(url).port);
     const total = 800;
     const primary = server.child.pid!;
-    const sockets: net.Socket[] = [];
+    const conns: net.Socket[] = [];
     let connected = 0;
     process.kill(primary, 'SIGSTOP');
     try {
@@ -193,13 +193,13 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
         const s = net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (k % 19)}` });
         s.on('error', () => undefined);
         s.once('connect', () => (connected += 1));
-        sockets.push(s);
+        conns.push(s);
       }
       const until = Date.now() + 5000;
       while (connected < total && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     } finally {
       process.kill(primary, 'SIGCONT');
-      for (const s of sockets) s.destroy();
+      for (const s of conns) s.destroy();
     }
     expect(connected).toBe(total);
     // The primary serves on once it runs again.
