@@ -242,7 +242,7 @@ async function startProduct(o: ProductOptions): Promise<Target> {
     rooms: centerIds.map((id) => `center:${id}`),
     centerIds,
     tokens,
-    describe: `SERVE_PAGES=off${!multi ? ', WORKERS=1' : o.mode === 'cluster' ? `, WORKERS=${o.workers} (node:cluster, sticky primary, cluster adapter, no Redis)` : `, ${o.workers} server processes on one database, Redis Streams adapter on a private redis-server`}`,
+    describe: `SERVE_PAGES=off${!multi ? ', WORKERS=1' : o.mode === 'cluster' ? `, WORKERS=${o.workers} (node:cluster, workers accepting on the shared port, cluster adapter, no Redis)` : `, ${o.workers} server processes on one database, Redis Streams adapter on a private redis-server`}`,
     processes: o.workers,
     oneUrl: o.mode === 'cluster' || !multi,
     async watermark() {

@@ -21,15 +21,15 @@ import { createLogger, type Logger } from './logger';
 import { connectRedis } from './redis';
 import { createLocalLock, createRedisLock } from './jobs/lock';
 import { createPrimaryAssignedLeadership, createRedisLeadership, createSoleLeadership, type Leadership } from './jobs/leadership';
-import { READY, runPrimary } from './cluster/primary';
-import { setupWorker } from '@socket.io/sticky';
+import { EXIT_BAD_CONFIG, READY, runPrimary } from './cluster/primary';
+import { listenAsWorker, type WorkerListener } from './cluster/routing';
 
 // Next.js would report usage to a remote host; this server talks to nothing it was not configured for.
 process.env.NEXT_TELEMETRY_DISABLED ??= '1';
 
 function fail(message: string): never {
   process.stderr.write(`dispatch-desk: ${message}\n`);
-  process.exit(1);
+  process.exit(cluster.isWorker && message.startsWith('bad configuration') ? EXIT_BAD_CONFIG : 1);
 }
 
 async function main() {
@@ -51,6 +51,7 @@ async function main() {
   let app: Application | undefined;
   let simulator: Simulator | undefined;
   let leadership: Leadership | undefined;
+  let workerListener: WorkerListener | undefined;
 
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
@@ -58,6 +59,7 @@ async function main() {
     force.unref();
     await leadership?.stop(); // hands the job lease over at once
     await simulator?.stop();
+    workerListener?.close();
     await app?.close();
     await db?.close();
     redis?.disconnect();
@@ -141,9 +143,19 @@ async function main() {
     ...(nextHandler ? { nextHandler } : {}),
   });
   try {
-    // A worker takes connections from the primary, which owns the port and sends none before
-    // this worker says it is ready (below).
-    const port = worker ? (setupWorker(app.io), config.port) : await app.listen(config.port, config.host);
+    // A worker accepts on the cluster's shared port once its application is built; until then the
+    // other workers (or the kernel's listen queue) keep the connections.
+    const a = app;
+    const port = await a.listen(
+      config.port,
+      config.host,
+      worker
+        ? async (p, h) => {
+            workerListener = await listenAsWorker(a, p, h);
+            return workerListener.port;
+          }
+        : undefined,
+    );
     await nextReady.catch(async (err: unknown) => {
       await app?.close();
       await db?.close();
@@ -217,6 +229,8 @@ async function primary(config: Config, logger: Logger): Promise<void> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') fail(`bad configuration: PORT: port ${config.port} is already in use; set PORT to a free port`);
+    if (e.code === 'EACCES') fail(`bad configuration: PORT: not allowed to listen on port ${config.port}`);
+    if (e.code === 'EADDRNOTAVAIL') fail(`bad configuration: HOST: cannot listen on ${config.host}`);
     throw err;
   }
   let stopping = false;
