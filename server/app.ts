@@ -420,24 +420,18 @@ export function createApplication(deps: AppDeps) {
     mqtt,
     /** Device liveness sweep (tests run it by hand). */
     deviceSweep,
-    /**
-     * Listen on a port (0 picks a free one), then start the MQTT channel; resolves with the bound
-     * port. A cluster worker passes `accept`, which takes connections on the cluster's shared port
-     * and gives them to this http server.
-     */
-    async listen(port: number, host?: string, accept?: (port: number, host?: string) => Promise<number>): Promise<number> {
+    /** Listen on a port (0 picks a free one), then start the MQTT channel; resolves with the bound port. */
+    async listen(port: number, host?: string): Promise<number> {
       // Sessions ended or changed recently must be refused by this node from its first request.
       await revocations.load(db);
-      const bound = accept
-        ? await accept(port, host)
-        : await new Promise<number>((resolve, reject) => {
-            const onError = (err: Error) => reject(err);
-            httpServer.once('error', onError);
-            httpServer.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
-              httpServer.off('error', onError);
-              resolve((httpServer.address() as AddressInfo).port);
-            });
-          });
+      const bound = await new Promise<number>((resolve, reject) => {
+        const onError = (err: Error) => reject(err);
+        httpServer.once('error', onError);
+        httpServer.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+          httpServer.off('error', onError);
+          resolve((httpServer.address() as AddressInfo).port);
+        });
+      });
       try {
         await mqtt?.start();
       } catch (err) {

@@ -22,7 +22,7 @@ import { connectRedis } from './redis';
 import { createLocalLock, createRedisLock } from './jobs/lock';
 import { createPrimaryAssignedLeadership, createRedisLeadership, createSoleLeadership, type Leadership } from './jobs/leadership';
 import { EXIT_BAD_CONFIG, READY, runPrimary } from './cluster/primary';
-import { listenAsWorker, type WorkerListener } from './cluster/routing';
+import { routeSessionsToWorkers, type WorkerRouting } from './cluster/routing';
 
 // Next.js would report usage to a remote host; this server talks to nothing it was not configured for.
 process.env.NEXT_TELEMETRY_DISABLED ??= '1';
@@ -51,7 +51,7 @@ async function main() {
   let app: Application | undefined;
   let simulator: Simulator | undefined;
   let leadership: Leadership | undefined;
-  let workerListener: WorkerListener | undefined;
+  let workerRouting: WorkerRouting | undefined;
 
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
@@ -59,7 +59,7 @@ async function main() {
     force.unref();
     await leadership?.stop(); // hands the job lease over at once
     await simulator?.stop();
-    workerListener?.close();
+    workerRouting?.close();
     await app?.close();
     await db?.close();
     redis?.disconnect();
@@ -143,19 +143,11 @@ async function main() {
     ...(nextHandler ? { nextHandler } : {}),
   });
   try {
-    // A worker accepts on the cluster's shared port once its application is built; until then the
-    // other workers (or the kernel's listen queue) keep the connections.
-    const a = app;
-    const port = await a.listen(
-      config.port,
-      config.host,
-      worker
-        ? async (p, h) => {
-            workerListener = await listenAsWorker(a, p, h);
-            return workerListener.port;
-          }
-        : undefined,
-    );
+    // A worker listens on the cluster's port (shared by the workers, each accepting) once its
+    // application is built; until then the other workers (or the kernel's listen queue) keep the
+    // connections.
+    if (worker) workerRouting = await routeSessionsToWorkers(app);
+    const port = await app.listen(config.port, config.host);
     await nextReady.catch(async (err: unknown) => {
       await app?.close();
       await db?.close();

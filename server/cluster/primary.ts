@@ -1,10 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
-import { createServer as createNetServer, Socket } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import { setupPrimary as setupClusterAdapterPrimary } from '@socket.io/cluster-adapter';
 import type { Config } from '../config';
 import type { LeaderMessage } from '../jobs/leadership';
 import type { Logger } from '../logger';
-import { isRouteMessage, type RouteMessage } from './routing';
+import { isPeerMessage, type PeersMessage } from './routing';
 
 /** A worker tells the primary it serves (job ownership follows). */
 export interface ReadyMessage {
@@ -36,8 +36,8 @@ export const restartDelayMs = (recentExits: number): number => Math.min(30_000, 
 /**
  * The node:cluster primary. The workers accept connections on the port themselves (SCHED_NONE:
  * the kernel gives each connection to one of them; see cluster/routing.ts), so connecting costs
- * the primary nothing. It passes on the rare connection that must reach one worker (an HTTP
- * long-polling request of a session another worker holds), relays the cluster adapter's messages
+ * the primary nothing. It tells the workers where to forward another worker's long-polling
+ * requests (each worker's private port), relays the cluster adapter's messages
  * between workers when there is no Redis, restarts a worker that dies (with backoff), tells one
  * worker to run the jobs when there is no Redis lease, and stops everything on SIGTERM/SIGINT.
  * Runs no application code itself.
@@ -48,7 +48,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
   // (SCHED_RR) has the primary accept every connection and pass it to a worker over IPC: measured
   // through the primary, about a third of one process's connects per second on the same core.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
-  // Routed connections carry their first bytes as a Buffer: IPC must carry Buffers as such
+  // The cluster adapter's messages carry binary payloads: IPC must carry Buffers as such
   // (structured clone), not as JSON.
   cluster.setupPrimary({ serialization: 'advanced' });
   if (!config.redisUrl) setupClusterAdapterPrimary();
@@ -70,23 +70,20 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
   };
 
   const ready = new Set<number>();
-  /** A connection for another worker's session: to that worker if it serves, else back (its session is gone; it answers so). */
-  const relay = (from: Worker, m: RouteMessage, socket: Socket) => {
-    const target = cluster.workers?.[m.to];
-    // Node starts reading a socket it receives; the bytes are the worker's.
-    (socket as unknown as { _handle?: { readStop?: () => number } | null })._handle?.readStop?.();
-    const to = target && ready.has(target.id) && target.isConnected() ? target : from;
-    to.send(m, socket, (err: Error | null) => {
-      if (err) socket.destroy();
-    });
+  /** Each worker's private port, for the polling requests other workers forward to it. */
+  const peers = new Map<number, number>();
+  const tellPeers = () => {
+    const msg: PeersMessage = { type: 'dd:peers', peers: [...peers] };
+    for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected()) w.send(msg);
   };
 
   const fork = () => {
     const started = Date.now();
     const w = cluster.fork(mallocEnv());
-    w.on('message', (m: unknown, handle: unknown) => {
-      if (isRouteMessage(m)) {
-        if (handle instanceof Socket) relay(w, m, handle);
+    w.on('message', (m: unknown) => {
+      if (isPeerMessage(m)) {
+        peers.set(w.id, m.port);
+        tellPeers();
         return;
       }
       if (!isReady(m)) return;
@@ -101,6 +98,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
     ready.delete(w.id);
     if (owner === w.id) owner = undefined;
     if (stopping) return;
+    if (peers.delete(w.id)) tellPeers();
     if (code === EXIT_BAD_CONFIG) {
       // Restarting cannot help (the port taken since the primary checked it, for one): stop.
       logger.fatal({ worker: w.process.pid }, 'a worker cannot start with this configuration; stopping the cluster');

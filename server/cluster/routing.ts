@@ -1,122 +1,156 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import type { Server as HttpServer } from 'node:http';
-import { createServer, Socket, type AddressInfo } from 'node:net';
-import { LISTEN_BACKLOG } from '../config';
+import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 
 /**
  * Workers accept connections themselves, on the port they share (node:cluster's SCHED_NONE: the
  * kernel hands each connection to one of the workers waiting on it). Nothing passes through the
- * primary, except the rare connection that has to reach one particular worker: an HTTP
- * long-polling request (or its upgrade to WebSocket) of an Engine.IO session another worker holds.
- * Each worker names itself in the session ids it gives out, reads a connection's first bytes,
- * and hands a connection meant for another worker to the primary, which passes it on.
+ * primary, except what has to reach one particular worker: a request of an Engine.IO session
+ * another worker holds (HTTP long-polling, or its upgrade to WebSocket). Session ids name the
+ * worker that holds them. A worker that gets another worker's polling request forwards it, over
+ * HTTP, to that worker's private port on 127.0.0.1; an upgrade is relayed there byte for byte for
+ * as long as it lasts. Requests are routed one by one: a keep-alive connection (a browser's, or a
+ * load balancer's pool) may carry requests of sessions on different workers. Only clients that
+ * fell back to long-polling take this hop; WebSocket clients connect straight to their worker.
  */
 
-/** A connection on its way to the worker that holds its session, with the bytes already read. */
-export interface RouteMessage {
-  type: 'dd:route';
-  /** The cluster worker id the session belongs to. */
-  to: number;
-  data: Uint8Array;
+/** A worker tells the primary the private port its forwarded requests go to. */
+export interface PeerMessage {
+  type: 'dd:peer';
+  port: number;
 }
 
-export const isRouteMessage = (m: unknown): m is RouteMessage =>
-  typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'dd:route' && Number.isInteger((m as { to?: unknown }).to) && (m as { data?: unknown }).data instanceof Uint8Array;
+/** The primary tells every worker where each worker's private port is. */
+export interface PeersMessage {
+  type: 'dd:peers';
+  peers: [workerId: number, port: number][];
+}
+
+const typed = (m: unknown, type: string): m is Record<string, unknown> => typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type;
+export const isPeerMessage = (m: unknown): m is PeerMessage => typed(m, 'dd:peer') && Number.isInteger(m.port);
+export const isPeersMessage = (m: unknown): m is PeersMessage =>
+  typed(m, 'dd:peers') && Array.isArray(m.peers) && m.peers.every((p) => Array.isArray(p) && p.length === 2 && p.every((n) => Number.isInteger(n)));
 
 /** An Engine.IO session id naming the worker that holds it: 20 random characters, then `w<worker id>`. */
 export function workerSessionId(workerId: number): string {
   return `${randomBytes(15).toString('base64url')}w${workerId}`;
 }
 
-const SID = /[?&]sid=[\w-]{20}w(\d{1,9})(?=[&#\s]|$)/;
-/** The bytes of a request line worth looking at: the target is never longer than this. */
-const HEAD_BYTES = 2048;
+const SID = /[?&]sid=[\w-]{20}w(\d{1,9})(?=[&#]|$)/;
 
-/** The worker whose session the request starting with these bytes belongs to, if it names one. */
-export function sessionWorker(firstBytes: Uint8Array): number | undefined {
-  const buf = Buffer.from(firstBytes.buffer, firstBytes.byteOffset, Math.min(firstBytes.byteLength, HEAD_BYTES));
-  const eol = buf.indexOf('\r\n');
-  const m = SID.exec(buf.toString('latin1', 0, eol === -1 ? buf.length : eol));
+/** The worker named by the session id in a request target (`/socket.io/?...&sid=...`), if any. */
+export function sessionWorker(url: string | undefined): number | undefined {
+  const m = url === undefined ? null : SID.exec(url);
   return m ? Number(m[1]) : undefined;
 }
 
-type RawHandle = { readStop?: () => number; onread?: (buf: Buffer) => void } | null | undefined;
-const rawHandle = (socket: Socket) => (socket as unknown as { _handle?: RawHandle })._handle;
-
-/**
- * Give a connection whose first bytes were read here to the HTTP server, bytes first: the same
- * re-injection @socket.io/sticky's workers do (its parser may read the handle directly, so the
- * bytes go in through the handle's read callback, not the stream).
- */
-function inject(httpServer: HttpServer, socket: Socket, data: Uint8Array): void {
-  httpServer.emit('connection', socket);
-  rawHandle(socket)?.onread?.(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  socket.resume();
+/** A request's head as it came on the wire (method, target, headers as sent), for the worker it is handed to. */
+export function requestHead(req: Pick<IncomingMessage, 'method' | 'url' | 'httpVersion' | 'rawHeaders'>): string {
+  let head = `${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}\r\n`;
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) head += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+  return `${head}\r\n`;
 }
 
-/** A client that opens a connection and sends nothing is closed after this long. */
-const FIRST_BYTES_TIMEOUT_MS = 30_000;
+/** Headers of one hop only: never forwarded. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
+const endToEnd = (headers: IncomingMessage['headers']): OutgoingHttpHeaders => {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+};
 
-export interface WorkerListener {
-  port: number;
-  /** Stop accepting; connections already taken are the application's to close. */
+interface Engine {
+  generateId: (req: never) => string | PromiseLike<string>;
+  handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+}
+
+export interface WorkerRouting {
+  /** Stop the private port and the relays to other workers. */
   close(): void;
 }
 
 /**
- * Listen on the cluster's shared port as this worker, route each connection by its first bytes
- * (here, or through the primary to the worker holding its session), and give out session ids
- * that name this worker. Call once the application is ready to serve: until then this worker
- * takes no connections and the others (or the kernel's listen queue) keep them.
+ * Route Engine.IO requests to the worker holding their session, and give out session ids that
+ * name this worker. Call before the http server listens on the shared port.
  */
-export async function listenAsWorker(
-  app: { httpServer: HttpServer; io: { engine: { generateId: (req: never) => string | PromiseLike<string> } } },
-  port: number,
-  host?: string,
-): Promise<WorkerListener> {
+export async function routeSessionsToWorkers(app: { httpServer: HttpServer; io: { engine: unknown } }): Promise<WorkerRouting> {
   const self = cluster.worker?.id;
-  if (self === undefined || !process.send) throw new Error('listenAsWorker runs in a cluster worker');
-  app.io.engine.generateId = () => workerSessionId(self);
-  const send = process.send.bind(process) as (message: RouteMessage, handle: Socket, cb: (err: Error | null) => void) => boolean;
+  if (self === undefined || !process.send) throw new Error('routeSessionsToWorkers runs in a cluster worker');
+  const engine = app.io.engine as Engine;
+  const send = process.send.bind(process) as (message: PeerMessage) => boolean;
+  const peers = new Map<number, number>();
+  const agent = new Agent({ keepAlive: true });
 
-  const route = (socket: Socket, data: Buffer) => {
-    const to = sessionWorker(data);
-    if (to === undefined || to === self) return inject(app.httpServer, socket, data);
-    // Another worker's session: stop reading (the rest stays in the kernel for that worker) and
-    // send the connection with what was read.
-    rawHandle(socket)?.readStop?.();
-    send({ type: 'dd:route', to, data }, socket, (err) => {
-      if (err) socket.destroy();
+  engine.generateId = () => workerSessionId(self);
+
+  const handleRequest = engine.handleRequest.bind(engine);
+  engine.handleRequest = (req, res) => {
+    const to = sessionWorker(req.url);
+    const port = to === undefined || to === self ? undefined : peers.get(to);
+    // Ours, a new session, or a worker that is gone (then Engine.IO answers: unknown session).
+    if (port === undefined) return handleRequest(req, res);
+    const forwarded = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: endToEnd(req.headers), agent }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+      answer.pipe(res);
     });
+    forwarded.on('error', () => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' }).end('worker unavailable');
+      else res.destroy();
+    });
+    // A client that leaves ends its long poll on the other worker too.
+    res.on('close', () => {
+      if (!res.writableFinished) forwarded.destroy();
+    });
+    req.pipe(forwarded);
   };
 
-  process.on('message', (m: unknown, handle: unknown) => {
-    if (isRouteMessage(m) && handle instanceof Socket) inject(app.httpServer, handle, m.data);
+  const relays = new Set<Socket>();
+  const handleUpgrade = engine.handleUpgrade.bind(engine);
+  engine.handleUpgrade = (req, socket, head) => {
+    const to = sessionWorker(req.url);
+    const port = to === undefined || to === self ? undefined : peers.get(to);
+    if (port === undefined) return handleUpgrade(req, socket, head);
+    // Relay the connection to the worker's private port: the request as it came, then both ways.
+    const peer = connect({ host: '127.0.0.1', port, noDelay: true });
+    peer.write(requestHead(req), 'latin1');
+    if (head.length > 0) peer.write(head);
+    socket.setNoDelay(true);
+    socket.pipe(peer).pipe(socket);
+    relays.add(socket);
+    const end = () => {
+      relays.delete(socket);
+      socket.destroy();
+      peer.destroy();
+    };
+    for (const s of [socket, peer]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+  };
+
+  process.on('message', (m: unknown) => {
+    if (!isPeersMessage(m)) return;
+    peers.clear();
+    for (const [id, port] of m.peers) peers.set(id, port);
   });
 
-  const server = createServer({ noDelay: true }, (socket) => {
-    const onError = () => socket.destroy();
-    socket.on('error', onError);
-    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
-    socket.once('data', (chunk: Buffer) => {
-      socket.pause();
-      socket.setTimeout(0);
-      socket.off('error', onError);
-      // Out of the stream's 'data' dispatch before the HTTP server takes the socket over.
-      queueMicrotask(() => route(socket, chunk));
-    });
-  });
+  // Forwarded requests come in on a port of this worker's own (exclusive: not the cluster's).
+  const own = createServer({ noDelay: true }, (socket) => app.httpServer.emit('connection', socket));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
-      server.off('error', reject);
+    own.once('error', reject);
+    own.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
+      own.off('error', reject);
       resolve();
     });
   });
+  send({ type: 'dd:peer', port: (own.address() as AddressInfo).port });
   return {
-    port: (server.address() as AddressInfo).port,
-    // Not awaited: the listening server counts every connection it accepted until that closes.
-    close: () => void server.close(),
+    close() {
+      own.close();
+      agent.destroy();
+      for (const socket of relays) socket.destroy();
+    },
   };
 }

@@ -142,6 +142,31 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
     expect(disconnects).toBe(0);
   });
 
+  it('upgrades long-polling sessions of both workers to WebSocket, whichever worker the upgrade reached', async () => {
+    const hq = await token('hq@demo.local');
+    const byWorker = new Map<string, Socket>();
+    for (let k = 0; k < 30 && byWorker.size < 2; k++) {
+      const s = io(`${url}/dispatch`, { transports: ['polling', 'websocket'], forceNew: true, reconnection: false, auth: { token: hq } });
+      sockets.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('connect', () => resolve());
+        s.once('connect_error', reject);
+      });
+      const id = /w(\d+)$/.exec(s.io.engine.id)![1]!;
+      if (byWorker.has(id)) s.close();
+      else byWorker.set(id, s);
+    }
+    expect(byWorker.size).toBe(2);
+    for (const s of byWorker.values()) {
+      const id = s.io.engine.id;
+      if (s.io.engine.transport.name !== 'websocket') await new Promise<void>((resolve) => s.io.engine.once('upgrade', () => resolve()));
+      expect(s.io.engine.transport.name).toBe('websocket');
+      expect(((await s.timeout(5000).emitWithAck('center:join', { all: true })) as { data?: unknown }).data).toBeDefined();
+      expect(s.io.engine.id).toBe(id);
+      expect(s.connected).toBe(true);
+    }
+  });
+
   it("greets each websocket client with its own hello (an emit to one socket stays on its worker)", async () => {
     const hq = await token('hq@demo.local');
     const clients = Array.from({ length: 6 }, () => io(`${url}/dispatch`, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: hq } }));
