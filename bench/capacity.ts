@@ -27,6 +27,7 @@ import pg from 'pg';
 import { lineChart } from './chart';
 import type { ClientKind, LoadgenReply, LoadgenRequest } from './capacity-loadgen';
 import {
+  classifyOutput,
   Cleanup,
   fmt,
   intListOption,
@@ -75,6 +76,8 @@ interface Target {
   watermark?(): Promise<number>;
   stop(): Promise<void>;
   describe: string;
+  /** The product's own log lines at warn and above (it runs at LOG_LEVEL=warn). */
+  logProblems?(): { errors: string[]; warnings: string[] };
 }
 
 /** Child processes of a process, recursively (cluster workers), from /proc. */
@@ -295,6 +298,10 @@ async function startProduct(o: ProductOptions): Promise<Target> {
       return Promise.resolve();
     },
     stop: () => Promise.resolve(), // the cleanup stops the servers and drops the database
+    logProblems() {
+      const all = servers.map((sv) => classifyOutput(sv.output()));
+      return { errors: all.flatMap((c) => c.errors), warnings: all.flatMap((c) => c.warnings) };
+    },
   };
 }
 
@@ -683,6 +690,7 @@ export const capacity: Benchmark = {
     const pinned = serverCpu !== null && loadCpu !== null;
 
     const results: Awaited<ReturnType<typeof runTarget>>[] = [];
+    const serverLogs: string[] = [];
     const described: { name: string; describe: string }[] = [];
     for (const t of chosen) {
       if (t === 'product-n' && workers < 2) continue;
@@ -703,6 +711,11 @@ export const capacity: Benchmark = {
             : await startProduct({ workers: t === 'product-1' ? 1 : workers, mode, cpu: serverCpu, adminUrl: ctx.adminUrl, usersPerCenter, log: (m) => ctx.log(m), cleanup, redisPort, nodeOptions });
         described.push({ name: target.name, describe: target.describe });
         results.push(await runTarget(ctx, target, t === 'product-n' ? pN : p, loadCpu, cleanup));
+        const problems = target.logProblems?.();
+        if (problems && problems.errors.length + problems.warnings.length > 0) {
+          // What the server itself said went wrong (its last 1,000 lines), so a failure in the figures can be traced.
+          serverLogs.push(`${target.name}: server log at LOG_LEVEL=warn: ${problems.errors.length} error(s), ${problems.warnings.length} warning(s); the last: ${[...problems.errors, ...problems.warnings].slice(-3).map((l) => l.slice(0, 300)).join(' | ')}`);
+        }
         await target.stop();
       } finally {
         for (const f of await cleanup.run()) ctx.log(`capacity: cleanup failed: ${f}`);
@@ -824,6 +837,7 @@ export const capacity: Benchmark = {
       ...results.flatMap((r) => r.errors).map((e) => `error: ${e}`),
       ...steps.filter((s) => s.errors.length).map((s) => `${s.target} at ${s.connections}: ${s.errors.join('; ')}`),
       ...storms.filter((s) => s.errors.length).map((s) => `${s.target} storm: ${s.errors.join('; ')}`),
+      ...serverLogs,
     ];
     return { title: 'capacity', blocks, notes };
   },

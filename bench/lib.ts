@@ -500,3 +500,20 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
     output,
   };
 }
+
+/** Split server output into pino records (warn = 40, error = 50 and up) and anything else. */
+export function classifyOutput(lines: string[]): { warnings: string[]; errors: string[]; other: string[] } {
+  const out = { warnings: [] as string[], errors: [] as string[], other: [] as string[] };
+  for (const line of lines) {
+    let level: unknown;
+    try {
+      level = (JSON.parse(line) as { level?: unknown }).level;
+    } catch {
+      level = undefined;
+    }
+    if (typeof level !== 'number') out.other.push(line);
+    else if (level >= 50) out.errors.push(line);
+    else out.warnings.push(line);
+  }
+  return out;
+}

@@ -19,7 +19,7 @@ import { liveList } from './live-list';
 import { monitorUpdate } from './monitor-update';
 import { mqttFanout } from './mqtt-fanout';
 import { publishLatency } from './publish-latency';
-import { allowedCpus, Cleanup, hasTaskset, parseArgs, pinSelf, startServer, UsageError, type OptionSpec, type ParsedArgs, type ServerHandle } from './lib';
+import { allowedCpus, classifyOutput, Cleanup, hasTaskset, parseArgs, pinSelf, startServer, UsageError, type OptionSpec, type ParsedArgs, type ServerHandle } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
 
 const BENCHMARKS: Benchmark[] = [publishLatency, assignDialog, liveList, capacity, mqttFanout, monitorUpdate];
@@ -52,23 +52,6 @@ function select(args: ParsedArgs): Benchmark[] {
   const stray = [...args.options.keys()].filter((k) => !known.has(k));
   if (stray.length) throw new UsageError(`unknown option ${stray.map((s) => `--${s}`).join(', ')} for ${chosen.map((b) => b.name).join(', ')}`);
   return chosen;
-}
-
-/** Split server output into pino records (warn = 40, error = 50 and up) and anything else. */
-function classifyOutput(lines: string[]): { warnings: string[]; errors: string[]; other: string[] } {
-  const out = { warnings: [] as string[], errors: [] as string[], other: [] as string[] };
-  for (const line of lines) {
-    let level: unknown;
-    try {
-      level = (JSON.parse(line) as { level?: unknown }).level;
-    } catch {
-      level = undefined;
-    }
-    if (typeof level !== 'number') out.other.push(line);
-    else if (level >= 50) out.errors.push(line);
-    else out.warnings.push(line);
-  }
-  return out;
 }
 
 function printReport(report: BenchReport): void {
