@@ -15,6 +15,10 @@ export function readConsistent<T>(db: Db, fn: (tx: Prisma.TransactionClient, asO
       if (!row) throw new Error('the database returned no snapshot');
       return fn(tx, parseDbSnapshot(row.snap), row.now);
     },
-    { isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead },
+    // Prisma gives a transaction 2 s to start by default. In a reconnect storm the survivors'
+    // event loops run late, and reads that were only slow failed by the thousand ("Unable to start
+    // a transaction in the given time"), each failure costing a client its whole reconnect.
+    // Wait as long as a query may run instead.
+    { isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead, maxWait: 15_000, timeout: 15_000 },
   );
 }

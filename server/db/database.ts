@@ -38,8 +38,10 @@ function redact(url: string): string {
 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
   // A database that stops answering turns into a clear error within seconds, never a hang:
-  // connecting gives up after 5 s, a query after 15 s.
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000, query_timeout: 15_000 });
+  // connecting gives up after 5 s, a query after 15 s. Half the pool, once opened, stays open
+  // (pg closes idle connections after 10 s): a burst (a reconnect storm's resyncs) then finds
+  // connections ready instead of opening them on an event loop that is already running late.
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, min: Math.ceil(poolSize / 2), connectionTimeoutMillis: 5000, query_timeout: 15_000 });
   pool.on('error', () => undefined); // idle-client errors surface on the next query instead
   try {
     const c = await pool.connect();

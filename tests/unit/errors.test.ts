@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { AppError, toErrorBody } from '../../server/errors';
+
+describe('what a client sees of an error', () => {
+  it('passes domain errors through', () => {
+    expect(toErrorBody(new AppError('conflict', 'Version 3 is stale'))).toEqual({ code: 'conflict', message: 'Version 3 is stale' });
+  });
+
+  it('calls a database that cannot be reached, or cannot start a transaction in time, unavailable (try again)', () => {
+    const prisma = (code: string, message: string) => Object.assign(new Error(message), { code });
+    for (const err of [
+      prisma('P2028', 'Transaction API error: Unable to start a transaction in the given time.'),
+      prisma('P2024', 'Timed out fetching a new connection from the connection pool.'),
+      new Error('wrapped', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }) }),
+    ]) {
+      expect(toErrorBody(err).code).toBe('unavailable');
+    }
+  });
+
+  it('reports anything else as internal, without its message', () => {
+    expect(toErrorBody(new TypeError('x is undefined'))).toEqual({ code: 'internal', message: 'Something went wrong on the server' });
+    expect(toErrorBody(Object.assign(new Error('Unique constraint failed'), { code: 'P2002' })).code).toBe('internal');
+  });
+});
