@@ -714,7 +714,7 @@ export const capacity: Benchmark = {
         const problems = target.logProblems?.();
         if (problems && problems.errors.length + problems.warnings.length > 0) {
           // What the server itself said went wrong (its last 1,000 lines), so a failure in the figures can be traced.
-          serverLogs.push(`${target.name}: server log at LOG_LEVEL=warn: ${problems.errors.length} error(s), ${problems.warnings.length} warning(s); the last: ${[...problems.errors, ...problems.warnings].slice(-3).map((l) => l.slice(0, 300)).join(' | ')}`);
+          serverLogs.push(`${target.name}: server log at LOG_LEVEL=warn: ${problems.errors.length} error(s), ${problems.warnings.length} warning(s); the last: ${[...problems.errors.slice(-2), ...problems.warnings.slice(-1)].map((l) => l.slice(0, 300)).join(' | ')}`);
         }
         await target.stop();
       } finally {
