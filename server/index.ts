@@ -32,6 +32,14 @@ function fail(message: string): never {
   process.exit(cluster.isWorker && message.startsWith('bad configuration') ? EXIT_BAD_CONFIG : 1);
 }
 
+/** A listen error (the port taken or not allowed, the host not this machine's) as a configuration error. */
+function failOnListenError(err: unknown, config: Config): void {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') fail(`bad configuration: PORT: port ${config.port} is already in use; set PORT to a free port`);
+  if (code === 'EACCES') fail(`bad configuration: PORT: not allowed to listen on port ${config.port}`);
+  if (code === 'EADDRNOTAVAIL') fail(`bad configuration: HOST: cannot listen on ${config.host}`);
+}
+
 async function main() {
   let config: Config;
   try {
@@ -161,10 +169,7 @@ async function main() {
     await app.close().catch(() => undefined);
     await db.close().catch(() => undefined);
     if (err instanceof ConfigError) fail(`bad configuration: ${err.message}`);
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') fail(`bad configuration: PORT: port ${config.port} is already in use; set PORT to a free port`);
-    if (e.code === 'EACCES') fail(`bad configuration: PORT: not allowed to listen on port ${config.port}`);
-    if (e.code === 'EADDRNOTAVAIL') fail(`bad configuration: HOST: cannot listen on ${config.host}`);
+    failOnListenError(err, config);
     throw err;
   }
 
@@ -219,10 +224,7 @@ async function primary(config: Config, logger: Logger): Promise<void> {
   try {
     supervisor = await runPrimary({ config, logger });
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') fail(`bad configuration: PORT: port ${config.port} is already in use; set PORT to a free port`);
-    if (e.code === 'EACCES') fail(`bad configuration: PORT: not allowed to listen on port ${config.port}`);
-    if (e.code === 'EADDRNOTAVAIL') fail(`bad configuration: HOST: cannot listen on ${config.host}`);
+    failOnListenError(err, config);
     throw err;
   }
   let stopping = false;

@@ -4,14 +4,14 @@ import { setupPrimary as setupClusterAdapterPrimary } from '@socket.io/cluster-a
 import type { Config } from '../config';
 import type { LeaderMessage } from '../jobs/leadership';
 import type { Logger } from '../logger';
-import { isPeerMessage, type PeersMessage } from './routing';
+import { isIpcMessage, isPeerMessage, type PeersMessage } from './routing';
 
 /** A worker tells the primary it serves (job ownership follows). */
 export interface ReadyMessage {
   type: 'dd:ready';
 }
 export const READY: ReadyMessage = { type: 'dd:ready' };
-const isReady = (m: unknown) => typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'dd:ready';
+const isReady = (m: unknown) => isIpcMessage(m, 'dd:ready');
 
 export interface PrimaryOptions {
   config: Config;
@@ -37,8 +37,8 @@ export const restartDelayMs = (recentExits: number): number => Math.min(30_000, 
  * The node:cluster primary. The workers accept connections on the port themselves (SCHED_NONE:
  * the kernel gives each connection to one of them; see cluster/routing.ts), so connecting costs
  * the primary nothing. It tells the workers where to forward another worker's long-polling
- * requests (each worker's private port), relays the cluster adapter's messages
- * between workers when there is no Redis, restarts a worker that dies (with backoff), tells one
+ * requests (each worker's private port), relays the cluster adapter's messages between workers
+ * when there is no Redis, restarts a worker that dies (with backoff), tells one
  * worker to run the jobs when there is no Redis lease, and stops everything on SIGTERM/SIGINT.
  * Runs no application code itself.
  */
@@ -57,6 +57,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
 
   let stopping = false;
   const exits: number[] = [];
+  const ready = new Set<number>();
   /** Without Redis the primary picks the job owner: the oldest ready worker. */
   let owner: number | undefined;
   const assignJobs = () => {
@@ -69,7 +70,6 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
     logger.info({ worker: cluster.workers?.[owner]?.process.pid }, 'cluster jobs assigned to worker');
   };
 
-  const ready = new Set<number>();
   /** Each worker's private port, for the polling requests other workers forward to it. */
   const peers = new Map<number, number>();
   const tellPeers = () => {

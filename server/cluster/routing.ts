@@ -27,10 +27,11 @@ export interface PeersMessage {
   peers: [workerId: number, port: number][];
 }
 
-const typed = (m: unknown, type: string): m is Record<string, unknown> => typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type;
-export const isPeerMessage = (m: unknown): m is PeerMessage => typed(m, 'dd:peer') && Number.isInteger(m.port);
+/** Whether an IPC message between the primary and a worker is of this type. */
+export const isIpcMessage = (m: unknown, type: string): m is Record<string, unknown> => typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type;
+export const isPeerMessage = (m: unknown): m is PeerMessage => isIpcMessage(m, 'dd:peer') && Number.isInteger(m.port);
 export const isPeersMessage = (m: unknown): m is PeersMessage =>
-  typed(m, 'dd:peers') && Array.isArray(m.peers) && m.peers.every((p) => Array.isArray(p) && p.length === 2 && p.every((n) => Number.isInteger(n)));
+  isIpcMessage(m, 'dd:peers') && Array.isArray(m.peers) && m.peers.every((p) => Array.isArray(p) && p.length === 2 && p.every((n) => Number.isInteger(n)));
 
 /** An Engine.IO session id naming the worker that holds it: 20 random characters, then `w<worker id>`. */
 export function workerSessionId(workerId: number): string {
@@ -85,11 +86,18 @@ export async function routeSessionsToWorkers(app: { httpServer: HttpServer; io: 
 
   engine.generateId = () => workerSessionId(self);
 
+  /**
+   * The private port of the other worker holding this request's session; none for a session of
+   * ours, a new session, or a worker that is gone (Engine.IO then answers: unknown session).
+   */
+  const peerPort = (req: IncomingMessage): number | undefined => {
+    const to = sessionWorker(req.url);
+    return to === undefined || to === self ? undefined : peers.get(to);
+  };
+
   const handleRequest = engine.handleRequest.bind(engine);
   engine.handleRequest = (req, res) => {
-    const to = sessionWorker(req.url);
-    const port = to === undefined || to === self ? undefined : peers.get(to);
-    // Ours, a new session, or a worker that is gone (then Engine.IO answers: unknown session).
+    const port = peerPort(req);
     if (port === undefined) return handleRequest(req, res);
     const forwarded = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: endToEnd(req.headers), agent }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
@@ -109,8 +117,7 @@ export async function routeSessionsToWorkers(app: { httpServer: HttpServer; io: 
   const relays = new Set<Socket>();
   const handleUpgrade = engine.handleUpgrade.bind(engine);
   engine.handleUpgrade = (req, socket, head) => {
-    const to = sessionWorker(req.url);
-    const port = to === undefined || to === self ? undefined : peers.get(to);
+    const port = peerPort(req);
     if (port === undefined) return handleUpgrade(req, socket, head);
     // Relay the connection to the worker's private port: the request as it came, then both ways.
     const peer = connect({ host: '127.0.0.1', port, noDelay: true });
