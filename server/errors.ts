@@ -68,3 +68,24 @@ export function toErrorBody(err: unknown): ErrorBody {
   }
   return { code: 'internal', message: 'Something went wrong on the server' };
 }
+
+/**
+ * Where in an input a string holds a NUL character (`body`, `items.2.note`), if anywhere. No text
+ * column can store one (PostgreSQL refuses it), so such input is refused at the edge as bad input
+ * instead of failing later as a server error.
+ */
+export function nulPath(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path || '(value)' : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const found = nulPath(v, path ? `${path}.${k}` : k);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** The refusal of input with a NUL character in any of its strings (see nulPath); none for clean input. */
+export function nulRefusal(value: unknown, what: string): AppError | undefined {
+  const at = nulPath(value);
+  return at === undefined ? undefined : new AppError('bad_request', `Invalid ${what}`, [{ path: at === '(value)' ? '' : at, message: 'must not contain a NUL character' }]);
+}

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { AppError, HTTP_STATUS, toErrorBody } from '../errors';
+import { AppError, HTTP_STATUS, nulRefusal, toErrorBody } from '../errors';
 import type { Logger } from '../logger';
 import { checkCrossSite, requireJsonBody, type OriginPolicy } from './origin';
 
@@ -124,6 +124,8 @@ export function createRouter(logger: Logger, origins: OriginPolicy = { allowed: 
         }
         const parsed = schema.safeParse(json);
         if (!parsed.success) throw AppError.fromZod(parsed.error, 'body');
+        const refused = nulRefusal(parsed.data, 'body');
+        if (refused) throw refused;
         return parsed.data;
       },
     };

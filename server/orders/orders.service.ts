@@ -1,7 +1,7 @@
 import type { DeliveryRow, OrderRow } from '../../protocol';
 import type { Db } from '../db/database';
 import { toDeliveryRow, toOrderRow } from '../deliveries/deliveries.mapper';
-import { AppError } from '../errors';
+import { AppError, nulRefusal } from '../errors';
 
 export function createOrdersService(db: Db) {
   return {
@@ -16,6 +16,9 @@ export function createOrdersService(db: Db) {
     /** Orders whose number, customer or shop contains `q`, newest first. */
     async search(q: string, limit = 50): Promise<OrderRow[]> {
       const term = q.trim();
+      // The REST search takes its text from the query string, which no body check sees.
+      const refused = nulRefusal(term, 'search text');
+      if (refused) throw refused;
       const rows = await db.order.findMany({
         where: term
           ? {

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Ack, AckCallback } from '../../protocol';
-import { AppError, toErrorBody } from '../errors';
+import { AppError, nulRefusal, toErrorBody } from '../errors';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 
@@ -24,9 +24,10 @@ function execute<S extends z.ZodType, T>(
 ): void {
   const reply: AckCallback<T> = typeof ack === 'function' ? (ack as AckCallback<T>) : () => undefined;
   const parsed = schema.safeParse(payload ?? {});
-  if (!parsed.success) {
+  const refused = parsed.success ? nulRefusal(parsed.data, `${name} payload`) : AppError.fromZod(parsed.error, `${name} payload`);
+  if (!parsed.success || refused) {
     deps.metrics.commands.inc({ command: name, outcome: 'bad_request' });
-    reply({ error: toErrorBody(AppError.fromZod(parsed.error, `${name} payload`)) });
+    reply({ error: toErrorBody(refused) });
     return;
   }
   const end = deps.metrics.commandSeconds.startTimer({ command: name });

@@ -60,6 +60,26 @@ describe.each(BACKENDS)('trust boundary on $name', (backend) => {
 
   const publishBody = (event: string, data: unknown, room = `center:${A}`) => ({ namespace: NAMESPACES.dispatch, room, event, data });
 
+  it('refuses text with a NUL character as bad input, over Socket.IO and REST (PostgreSQL text cannot hold one)', async () => {
+    const agent = await t.connect(NAMESPACES.callcenter, await t.token('callcenter@demo.local'));
+    expect(ackError(await ask(agent, 'orders:search', { q: 'a\u0000b' }))).toBe('bad_request');
+    expect(data(await ask<unknown[]>(agent, 'orders:search', { q: 'ab' }))).toBeDefined();
+    agent.disconnect();
+    const dispatcher = await t.token('dispatcher@demo.local');
+    const chat = await t.connect(NAMESPACES.chat, dispatcher);
+    expect(ackError(await ask(chat, 'chat:send', { centerId: A, body: 'x\u0000y' }))).toBe('bad_request');
+    chat.disconnect();
+    const d = await t.connect(NAMESPACES.dispatch, dispatcher);
+    const row = await createTestDelivery(t, A);
+    expect(ackError(await ask(d, 'delivery:cancel', { deliverySeq: row.deliverySeq, reason: 'x\u0000y' }))).toBe('bad_request');
+    expect(data(await ask<DeliveryRow>(d, 'delivery:cancel', { deliverySeq: row.deliverySeq, reason: 'xy' })).status).toBe('cancelled');
+    d.disconnect();
+    const body = await http(t, 'POST', `/api/deliveries/${row.deliverySeq}/cancel`, { bearer: dispatcher, body: { reason: 'x\u0000y' } });
+    expect(body.status).toBe(400);
+    const res = await http(t, 'GET', '/api/orders?q=%00', { bearer: await t.token('callcenter@demo.local') });
+    expect(res.status).toBe(400);
+  });
+
   it('refuses delivery rows from an API key: a forged far-future row is 403 and reaches no socket (notices still pass)', async () => {
     const key = await t.apiKey('forger');
     const d = await createTestDelivery(t, A);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError, toErrorBody } from '../../server/errors';
+import { AppError, nulPath, nulRefusal, toErrorBody } from '../../server/errors';
 
 describe('what a client sees of an error', () => {
   it('passes domain errors through', () => {
@@ -20,5 +20,19 @@ describe('what a client sees of an error', () => {
   it('reports anything else as internal, without its message', () => {
     expect(toErrorBody(new TypeError('x is undefined'))).toEqual({ code: 'internal', message: 'Something went wrong on the server' });
     expect(toErrorBody(Object.assign(new Error('Unique constraint failed'), { code: 'P2002' })).code).toBe('internal');
+  });
+});
+
+describe('text with a NUL character', () => {
+  it('is found wherever it sits in the input, and named by its path', () => {
+    expect(nulPath({ body: 'ok', items: [{ note: 'fine' }, { note: 'a\u0000b' }] })).toBe('items.1.note');
+    expect(nulPath('\u0000')).toBe('(value)');
+    expect(nulPath({ body: 'ok', n: 3, list: ['a', 'b'], none: null })).toBeUndefined();
+  });
+
+  it('is refused as bad input with the path in the details', () => {
+    const err = nulRefusal({ reason: 'x\u0000' }, 'delivery:cancel payload');
+    expect(err && toErrorBody(err)).toEqual({ code: 'bad_request', message: 'Invalid delivery:cancel payload', details: [{ path: 'reason', message: 'must not contain a NUL character' }] });
+    expect(nulRefusal({ reason: 'fine' }, 'body')).toBeUndefined();
   });
 });
