@@ -1,6 +1,7 @@
 import type { Center } from '../../protocol';
 import type { Db } from '../db/database';
 import { AppError } from '../errors';
+import { createReadBatcher } from '../db/read-batcher';
 
 /** How long a center found in the database is answered from memory. */
 const KNOWN_CENTER_TTL_MS = 30_000;
@@ -13,22 +14,37 @@ export function createCentersService(db: Db, now: () => number = Date.now) {
    * so a new center is found at once.
    */
   const known = new Map<number, { center: Center; at: number }>();
+  // Identical reads at the same moment share one database read. When the cached center expires
+  // while thousands of clients join (a reconnect storm), they would otherwise each queue for a
+  // pool connection; and `centers:list` is every dashboard's first command.
+  const lists = createReadBatcher({
+    key: (all: 'all') => all,
+    run: () => db.center.findMany({ orderBy: { id: 'asc' } }),
+    pick: (rows) => rows.map(({ id, code, name, lat, lng }): Center => ({ id, code, name, lat, lng })),
+  });
+  const lookups = createReadBatcher({
+    key: (id: number) => String(id),
+    run: ([id]) => db.center.findUnique({ where: { id: id! } }),
+    pick: (c): Center | null => (c ? { id: c.id, code: c.code, name: c.name, lat: c.lat, lng: c.lng } : null),
+  });
   return {
-    async list(): Promise<Center[]> {
-      const rows = await db.center.findMany({ orderBy: { id: 'asc' } });
-      return rows.map(({ id, code, name, lat, lng }) => ({ id, code, name, lat, lng }));
+    list(): Promise<Center[]> {
+      return lists.read('all');
     },
     async get(id: number): Promise<Center> {
       const hit = known.get(id);
       if (hit && now() - hit.at < KNOWN_CENTER_TTL_MS) return hit.center;
-      const c = await db.center.findUnique({ where: { id } });
-      if (!c) {
+      const center = await lookups.read(id);
+      if (!center) {
         known.delete(id);
         throw new AppError('not_found', `Center ${id} not found`);
       }
-      const center = { id: c.id, code: c.code, name: c.name, lat: c.lat, lng: c.lng };
       known.set(id, { center, at: now() });
       return center;
+    },
+    /** Database reads so far (the tests count them). */
+    get reads(): number {
+      return lists.reads + lookups.reads;
     },
   };
 }

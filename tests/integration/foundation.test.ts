@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, type DeliveryRow, type DeliverySyncResponse } from '../../protocol';
 import { applyMigrations } from '../../server/db/migrate';
+import { createCentersService } from '../../server/centers/centers.service';
 import { COMMANDS_PER_SECOND } from '../../server/realtime/auth.middleware';
 import { seedDemo } from '../../server/demo/seed';
 import { BACKENDS } from '../support/backends';
@@ -50,6 +51,34 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
     expect(missing.status).toBe(404);
     const badSince = await fetch(`${t.url}/api/centers/1/deliveries?sinceTx=yesterday`, auth());
     expect(badSince.status).toBe(400);
+  });
+
+  it('answers a burst of center lookups and lists with a couple of database reads, and a new center at once', async () => {
+    let clock = 0;
+    const centers = createCentersService(t.db.prisma, () => clock);
+    const ids = (await t.db.prisma.center.findMany({ select: { id: true } })).map((c) => c.id);
+    // A cold cache and 300 joins at once (a reconnect storm): one read runs, the rest share the next.
+    const got = await Promise.all(Array.from({ length: 300 }, (_, k) => centers.get(ids[k % ids.length]!)));
+    expect(got.map((c) => c.id)).toEqual(Array.from({ length: 300 }, (_, k) => ids[k % ids.length]));
+    expect(centers.reads).toBeLessThanOrEqual(2 * ids.length);
+    const afterJoins = centers.reads;
+    await Promise.all(Array.from({ length: 50 }, () => centers.get(ids[0]!)));
+    expect(centers.reads).toBe(afterJoins); // cached
+    clock += 31_000; // expired: again shared, not 50 reads
+    await Promise.all(Array.from({ length: 50 }, () => centers.get(ids[0]!)));
+    expect(centers.reads - afterJoins).toBeLessThanOrEqual(2);
+    const lists = await Promise.all(Array.from({ length: 100 }, () => centers.list()));
+    expect(new Set(lists.map((l) => JSON.stringify(l))).size).toBe(1);
+    expect(centers.reads - afterJoins).toBeLessThanOrEqual(4);
+    // A center made now is found at once (a miss always asks the database), and so is its absence.
+    await expect(centers.get(999_999)).rejects.toMatchObject({ code: 'not_found' });
+    const made = await t.db.prisma.center.create({ data: { code: `T${Date.now() % 100_000}`, name: 'Burst test', lat: 1, lng: 2 } });
+    try {
+      expect((await centers.get(made.id)).name).toBe('Burst test');
+      expect((await centers.list()).map((c) => c.id)).toContain(made.id);
+    } finally {
+      await t.db.prisma.center.delete({ where: { id: made.id } });
+    }
   });
 
   it('pushes a committed delivery change to a real socket.io client in the center room', async () => {
