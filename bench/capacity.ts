@@ -714,6 +714,8 @@ export const capacity: Benchmark = {
         const problems = target.logProblems?.();
         if (problems && problems.errors.length + problems.warnings.length > 0) {
           // What the server itself said went wrong (its last 1,000 lines), so a failure in the figures can be traced.
+          fs.mkdirSync(outDir, { recursive: true });
+          fs.writeFileSync(path.join(outDir, `server-${t}.log`), [...problems.errors, ...problems.warnings].join('\n') + '\n');
           serverLogs.push(`${target.name}: server log at LOG_LEVEL=warn: ${problems.errors.length} error(s), ${problems.warnings.length} warning(s); the last: ${[...problems.errors.slice(-2), ...problems.warnings.slice(-1)].map((l) => l.slice(0, 300)).join(' | ')}`);
         }
         await target.stop();
@@ -832,7 +834,7 @@ export const capacity: Benchmark = {
       }),
     );
     const notes = [
-      `Results written to ${outDir}/ (capacity.json, capacity.md, rss-vs-connections.svg, p99-vs-delivered.svg).`,
+      `Results written to ${outDir}/ (capacity.json, capacity.md, rss-vs-connections.svg, p99-vs-delivered.svg, and server-<target>.log where a server logged warnings or errors).`,
       'RSS per 1k over idle = (RSS while holding - RSS before the first client) / held x 1000, summed over the target\'s processes; the product\'s idle RSS includes its database pool and modules.',
       ...results.flatMap((r) => r.errors).map((e) => `error: ${e}`),
       ...steps.filter((s) => s.errors.length).map((s) => `${s.target} at ${s.connections}: ${s.errors.join('; ')}`),
