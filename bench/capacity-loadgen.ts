@@ -38,7 +38,7 @@ export type LoadgenRequest =
 export type LoadgenReply =
   | { type: 'opened'; held: number; failed: number; errors: string[]; ms: number }
   | { type: 'acks'; latencies: number[]; failed: number; errors: string[] }
-  | { type: 'fanout'; latencies: number[]; received: number }
+  | { type: 'fanout'; latencies: number[]; received: number; lastAt: number | null }
   | { type: 'fanout-count'; received: number }
   | { type: 'storm'; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases }
   | { type: 'status'; held: number; rssMb: number }
@@ -64,7 +64,8 @@ interface Client {
 
 const clients: Client[] = [];
 let urls: string[] = [];
-let fanout: { on: boolean; lat: number[]; received: number } = { on: false, lat: [], received: 0 };
+/** Fan-out messages counted since `fanout-start`, and when the last one came (epoch ms). */
+let fanout: { on: boolean; lat: number[]; received: number; lastAt: number | null } = { on: false, lat: [], received: 0, lastAt: null };
 /** Where a storm client's successful reconnect spent its time, ms: open until connected, the join, the resync. */
 export interface StormPhases {
   connect: number[];
@@ -82,8 +83,10 @@ function onMessage(title: unknown): void {
   if (!fanout.on || typeof title !== 'string' || !title.startsWith('cap ')) return;
   const sent = Number(title.slice(4));
   if (!Number.isFinite(sent)) return;
+  const at = now();
   fanout.received += 1;
-  fanout.lat.push(now() - sent);
+  fanout.lastAt = at;
+  fanout.lat.push(at - sent);
 }
 
 /** Connect (or reconnect) one client; resolves when it is connected and in its room. */
@@ -295,14 +298,14 @@ process.on('message', (raw: LoadgenRequest) => {
       case 'acks':
         return acks(raw);
       case 'fanout-start':
-        fanout = { on: true, lat: [], received: 0 };
+        fanout = { on: true, lat: [], received: 0, lastAt: null };
         return undefined;
       case 'fanout-count':
         return { type: 'fanout-count', received: fanout.received };
       case 'fanout-stop': {
         fanout.on = false;
-        const out: LoadgenReply = { type: 'fanout', latencies: fanout.lat, received: fanout.received };
-        fanout = { on: false, lat: [], received: 0 };
+        const out: LoadgenReply = { type: 'fanout', latencies: fanout.lat, received: fanout.received, lastAt: fanout.lastAt };
+        fanout = { on: false, lat: [], received: 0, lastAt: null };
         return out;
       }
       case 'storm-watch':

@@ -410,6 +410,19 @@ interface Params {
   fanoutMs: number;
   acksPerSec: number;
   stormTimeoutMs: number;
+  /** Connections at which the fan-out steps run (the same for every target); null: at the top. */
+  fanoutAt: number | null;
+}
+
+/** The ramp's goals: every step up to the top, and the fan-out's count when it falls between steps. */
+export function rampGoals(step: number, max: number, fanoutAt: number | null): number[] {
+  const goals = new Set<number>();
+  for (let g = Math.min(step, max); ; g = Math.min(g + step, max)) {
+    goals.add(g);
+    if (g >= max) break;
+  }
+  if (fanoutAt !== null && fanoutAt < max) goals.add(fanoutAt);
+  return [...goals].sort((a, b) => a - b);
 }
 
 const sumOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -439,7 +452,11 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
   let held = 0;
   let failedTotal = 0;
   const errors: string[] = [];
-  for (let goal = Math.min(p.step, p.max); held + failedTotal < p.max; goal = Math.min(goal + p.step, p.max)) {
+  const goals = rampGoals(p.step, p.max, p.fanoutAt);
+  const fanoutGoal = goals.includes(p.fanoutAt ?? -1) ? p.fanoutAt : p.max;
+  let fannedOut = false;
+  for (const goal of goals) {
+    if (held + failedTotal >= goal) continue;
     if (performance.now() > ctx.deadline - 30_000) {
       errors.push(`stopped at ${held} connections: time budget`);
       break;
@@ -496,75 +513,87 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       errors.push(`ramp stopped: ${failedTotal} failed connections by ${goal}`);
       break;
     }
+    if (goal === fanoutGoal) {
+      await fanoutSteps();
+      fannedOut = true;
+    }
   }
+  if (!fannedOut) await fanoutSteps();
 
   // Fan-out: publishes spread over the rooms (and the product's processes), paced to the offered rate.
-  const roomSize = held / target.rooms.length;
-  for (const offered of p.rates) {
-    if (held === 0 || performance.now() > ctx.deadline - 30_000) break;
-    const perSecond = offered / roomSize;
-    const publishes = Math.max(1, Math.round((perSecond * p.fanoutMs) / 1000));
-    for (const g of gens) g.tell({ type: 'fanout-start' });
-    await sleep(50);
-    const c0 = cpuMs();
-    const w0 = performance.now();
-    let publishFailures = 0;
-    const inflight = new Set<Promise<void>>();
-    const acksDuring = acksAll(gens, p.fanoutMs, p.acksPerSec);
-    for (let k = 0; k < publishes; k++) {
-      const due = w0 + (k * 1000) / perSecond;
-      const wait = due - performance.now();
-      if (wait > 1) await sleep(wait);
-      while (inflight.size >= 256) await Promise.race(inflight);
-      const title = `cap ${performance.timeOrigin + performance.now()}`;
-      const pr = target.publish(k, k % target.rooms.length, title).then(
-        (ok) => void (ok || (publishFailures += 1)),
-        () => void (publishFailures += 1),
-      );
-      inflight.add(pr);
-      void pr.finally(() => inflight.delete(pr));
-    }
-    await Promise.all(inflight);
-    const acks = await acksDuring;
-    const windowMs = performance.now() - w0;
-    // Drain: wait while messages still arrive (at overload the last ones come seconds after the
-    // last publish was accepted), until all are in or nothing came for 2 s, at most 30 s.
-    const expected = Math.round(publishes * roomSize);
-    const drainStart = performance.now();
-    let lastCount = -1;
-    let lastGrowth = drainStart;
-    for (;;) {
-      await sleep(250);
-      const count = sumOf((await Promise.all(gens.map((g) => g.ask({ type: 'fanout-count' }, 'fanout-count')))).map((r) => r.received));
-      const t = performance.now();
-      if (count !== lastCount) {
-        lastCount = count;
-        lastGrowth = t;
+  async function fanoutSteps() {
+    const roomSize = held / target.rooms.length;
+    for (const offered of p.rates) {
+      if (held === 0 || performance.now() > ctx.deadline - 30_000) break;
+      const perSecond = offered / roomSize;
+      const publishes = Math.max(1, Math.round((perSecond * p.fanoutMs) / 1000));
+      for (const g of gens) g.tell({ type: 'fanout-start' });
+      await sleep(50);
+      const c0 = cpuMs();
+      const w0 = performance.now();
+      let publishFailures = 0;
+      const inflight = new Set<Promise<void>>();
+      const acksDuring = acksAll(gens, p.fanoutMs, p.acksPerSec);
+      for (let k = 0; k < publishes; k++) {
+        const due = w0 + (k * 1000) / perSecond;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        while (inflight.size >= 256) await Promise.race(inflight);
+        const title = `cap ${performance.timeOrigin + performance.now()}`;
+        const pr = target.publish(k, k % target.rooms.length, title).then(
+          (ok) => void (ok || (publishFailures += 1)),
+          () => void (publishFailures += 1),
+        );
+        inflight.add(pr);
+        void pr.finally(() => inflight.delete(pr));
       }
-      if (count >= expected || t - lastGrowth > 2000 || t - drainStart > 30_000) break;
+      await Promise.all(inflight);
+      const acks = await acksDuring;
+      const windowMs = performance.now() - w0;
+      // Drain: wait while messages still arrive (at overload the last ones come seconds after the
+      // last publish was accepted), until all are in or nothing came for 2 s, at most 30 s.
+      const expected = Math.round(publishes * roomSize);
+      const drainStart = performance.now();
+      let lastCount = -1;
+      let lastGrowth = drainStart;
+      for (;;) {
+        await sleep(250);
+        const count = sumOf((await Promise.all(gens.map((g) => g.ask({ type: 'fanout-count' }, 'fanout-count')))).map((r) => r.received));
+        const t = performance.now();
+        if (count !== lastCount) {
+          lastCount = count;
+          lastGrowth = t;
+        }
+        if (count >= expected || t - lastGrowth > 2000 || t - drainStart > 30_000) break;
+      }
+      const cpuPct = ((cpuMs() - c0) * 100) / (performance.now() - w0);
+      const replies = await Promise.all(gens.map((g) => g.ask({ type: 'fanout-stop' }, 'fanout')));
+      const received = sumOf(replies.map((r) => r.received));
+      // Delivered/s: over the time from the first publish to the last message received (or the end
+      // of publishing, if later), so messages still arriving after the publishing count their time.
+      const lastAt = Math.max(...replies.map((r) => r.lastAt ?? 0));
+      const deliveringMs = Math.max(windowMs, lastAt - (performance.timeOrigin + w0));
+      const lat = replies.flatMap((r) => r.latencies);
+      const f: FanoutResult = {
+        target: target.name,
+        held,
+        offered,
+        publishes,
+        publishFailures,
+        expected,
+        received,
+        delivered: (received * 1000) / deliveringMs,
+        latency: summarize(lat),
+        ack: summarize(acks.lat),
+        cpuPct,
+      };
+      fanouts.push(f);
+      ctx.log(
+        `capacity: ${target.name}: fan-out offered ${offered}/s -> delivered ${fmt(f.delivered, 0)}/s, p50 ${fmt(f.latency.p50, 1)} ms, p99 ${fmt(f.latency.p99, 1)} ms, ` +
+          `${received}/${f.expected} received, ack p99 ${fmt(f.ack.p99, 1)} ms`,
+      );
     }
-    const cpuPct = ((cpuMs() - c0) * 100) / (performance.now() - w0);
-    const replies = await Promise.all(gens.map((g) => g.ask({ type: 'fanout-stop' }, 'fanout')));
-    const received = sumOf(replies.map((r) => r.received));
-    const lat = replies.flatMap((r) => r.latencies);
-    const f: FanoutResult = {
-      target: target.name,
-      held,
-      offered,
-      publishes,
-      publishFailures,
-      expected,
-      received,
-      delivered: (received * 1000) / windowMs,
-      latency: summarize(lat),
-      ack: summarize(acks.lat),
-      cpuPct,
-    };
-    fanouts.push(f);
-    ctx.log(
-      `capacity: ${target.name}: fan-out offered ${offered}/s -> delivered ${fmt(f.delivered, 0)}/s, p50 ${fmt(f.latency.p50, 1)} ms, p99 ${fmt(f.latency.p99, 1)} ms, ` +
-        `${received}/${f.expected} received, ack p99 ${fmt(f.ack.p99, 1)} ms`,
-    );
+
   }
 
   // Reconnect storm: kill the first process; its clients go to the survivors, re-join and resync.
@@ -644,6 +673,7 @@ export const capacity: Benchmark = {
     { name: 'mode', description: 'cluster (one server, WORKERS=N) or processes (N servers, one database, a private Redis)', defaultText: 'cluster' },
     { name: 'targets', description: 'comma-separated subset of product-1,product-n,socketio,ws', defaultText: 'all' },
     { name: 'rates', description: 'offered fan-out rates, deliveries per second', defaultText: '5000,10000,20000' },
+    { name: 'fanout-at', description: 'connections at which every target runs its fan-out steps (equal load for the ratios; rooms of a third of it)', defaultText: 'each target at its top' },
     { name: 'fanout-seconds', description: 'seconds of publishing per fan-out rate', defaultText: '4' },
     { name: 'acks', description: 'commands with an ack per second (all load generators together)', defaultText: '100' },
     { name: 'per-loadgen', description: 'most sockets one load-generator process opens', defaultText: '15000' },
@@ -667,6 +697,7 @@ export const capacity: Benchmark = {
       fanoutMs: intOption(a, 'fanout-seconds', 4, 1) * 1000,
       acksPerSec: intOption(a, 'acks', 100, 1),
       stormTimeoutMs: intOption(a, 'storm-seconds', 40, 5) * 1000,
+      fanoutAt: a.options.has('fanout-at') ? intOption(a, 'fanout-at', 1, 1) : null,
     };
     const pN: Params = { ...p, max: intOption(a, 'max-n', p.max, 1), step: intOption(a, 'step-n', p.step, 1) };
     if (p.perLoadgen > 18_000) throw new UsageError('--per-loadgen must be at most 18000 (open-file cap 20,000 per process)');

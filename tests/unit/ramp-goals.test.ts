@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { rampGoals } from '../../bench/capacity';
+
+describe('capacity ramp goals', () => {
+  it('steps to the top, ending on it', () => {
+    expect(rampGoals(6000, 18_000, null)).toEqual([6000, 12_000, 18_000]);
+    expect(rampGoals(7000, 18_000, null)).toEqual([7000, 14_000, 18_000]);
+    expect(rampGoals(20_000, 5000, null)).toEqual([5000]);
+  });
+  it('adds the fan-out count between steps, once, and ignores it beyond the top', () => {
+    expect(rampGoals(15_000, 60_000, 6000)).toEqual([6000, 15_000, 30_000, 45_000, 60_000]);
+    expect(rampGoals(6000, 18_000, 12_000)).toEqual([6000, 12_000, 18_000]);
+    expect(rampGoals(6000, 18_000, 30_000)).toEqual([6000, 12_000, 18_000]);
+  });
+});
