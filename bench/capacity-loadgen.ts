@@ -15,6 +15,7 @@
  */
 import { io as ioc, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import WebSocket, { type RawData } from 'ws';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 function rawText(raw: RawData): string {
   if (Buffer.isBuffer(raw)) return raw.toString('utf8');
@@ -32,20 +33,31 @@ export type LoadgenRequest =
   | { type: 'fanout-count' }
   | { type: 'storm-watch'; deadUrl: string | null; sinceTx: number }
   | { type: 'storm-result' }
+  | { type: 'lag' }
   | { type: 'status' }
   | { type: 'close' };
 
 export type LoadgenReply =
   | { type: 'opened'; held: number; failed: number; errors: string[]; ms: number }
-  | { type: 'acks'; latencies: number[]; failed: number; errors: string[] }
+  | { type: 'acks'; latencies: number[]; failed: number; errors: string[]; lagP99Ms: number }
   | { type: 'fanout'; latencies: number[]; received: number; lastAt: number | null }
   | { type: 'fanout-count'; received: number }
   | { type: 'storm'; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases }
+  | { type: 'lag'; p99Ms: number; maxMs: number }
   | { type: 'status'; held: number; rssMb: number }
   | { type: 'error'; message: string }
   | { type: 'closed' };
 
 const now = () => performance.timeOrigin + performance.now();
+
+/**
+ * This process's own event-loop delay: a busy load generator answers late, and its lateness
+ * would read as the server's. `acks` reports it over its window; `lag` since the last `lag` or
+ * `storm-watch`.
+ */
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+const loopP99Ms = () => (loopDelay.count > 0 ? loopDelay.percentile(99) / 1e6 : 0);
 
 interface Client {
   kind: ClientKind;
@@ -265,7 +277,8 @@ async function acks(req: Extract<LoadgenRequest, { type: 'acks' }>): Promise<Loa
   const latencies: number[] = [];
   const errors: string[] = [];
   let failed = 0;
-  if (pool.length === 0) return { type: 'acks', latencies, failed, errors };
+  loopDelay.reset();
+  if (pool.length === 0) return { type: 'acks', latencies, failed, errors, lagP99Ms: 0 };
   const total = Math.max(1, Math.round((req.perSecond * req.durationMs) / 1000));
   const gap = req.durationMs / total;
   const inflight: Promise<void>[] = [];
@@ -283,7 +296,7 @@ async function acks(req: Extract<LoadgenRequest, { type: 'acks' }>): Promise<Loa
     await new Promise((r) => setTimeout(r, gap));
   }
   await Promise.all(inflight);
-  return { type: 'acks', latencies, failed, errors };
+  return { type: 'acks', latencies, failed, errors, lagP99Ms: loopP99Ms() };
 }
 
 function reply(msg: LoadgenReply): void {
@@ -308,7 +321,13 @@ process.on('message', (raw: LoadgenRequest) => {
         fanout = { on: false, lat: [], received: 0, lastAt: null };
         return out;
       }
+      case 'lag': {
+        const out: LoadgenReply = { type: 'lag', p99Ms: loopP99Ms(), maxMs: loopDelay.count > 0 ? loopDelay.max / 1e6 : 0 };
+        loopDelay.reset();
+        return out;
+      }
       case 'storm-watch':
+        loopDelay.reset();
         storm = { deadUrl: raw.deadUrl, sinceTx: raw.sinceTx, t0: now(), dropped: 0, back: 0, lastBackMs: null, errors: [], failedAttempts: 0, phases: noPhases() };
         return undefined;
       case 'storm-result':
