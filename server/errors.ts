@@ -35,8 +35,9 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
 };
 
 // P2024: no pool connection in time; P2028: a transaction could not start (or ran out of) its time.
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'P1001', 'P1002', 'P1017', 'P2024', 'P2028']);
-const UNREACHABLE_TEXT = /connection terminated|timeout exceeded when trying to connect|can't reach database|server has closed the connection|connection (refused|reset|closed)|query read timeout/i;
+// EMFILE/ENFILE: no file descriptor left for a new database connection (it passes as files close).
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EMFILE', 'ENFILE', 'P1001', 'P1002', 'P1017', 'P2024', 'P2028']);
+const UNREACHABLE_TEXT = /connection terminated|timeout exceeded when trying to connect|can't reach database|server has closed the connection|connection (refused|reset|closed)|query read timeout|\b(EMFILE|ENFILE)\b/i;
 
 /**
  * Whether an error means the database could not be reached (refused, cut, timed out), looking

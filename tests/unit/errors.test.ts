@@ -12,6 +12,8 @@ describe('what a client sees of an error', () => {
       prisma('P2028', 'Transaction API error: Unable to start a transaction in the given time.'),
       prisma('P2024', 'Timed out fetching a new connection from the connection pool.'),
       new Error('wrapped', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }) }),
+      // A process out of file descriptors cannot open a database connection (Prisma keeps only the text).
+      new Error('\nInvalid `prisma.center.findUnique()` invocation:\n\n\nconnect EMFILE 127.0.0.1:5432 - Local (undefined:undefined)'),
     ]) {
       expect(toErrorBody(err).code).toBe('unavailable');
     }
