@@ -107,6 +107,8 @@ export interface AppDeps {
   trustProxy?: number;
   /** Concurrent Socket.IO connections one client address may hold (0: no limit). */
   maxConnectionsPerIp?: number;
+  /** Connections this process holds at most; one more is closed on arrival (0 or unset: no cap). */
+  maxConnections?: number;
   /** Life of one session token (renewed while the session lives). */
   tokenTtlSeconds?: number;
   /** Development mode (looser CSP for React's dev tools). */
@@ -170,6 +172,10 @@ export function createApplication(deps: AppDeps) {
     sendJson(res, 404, { error: { code: 'not_found', message: 'Not found' } });
   });
 
+  if (deps.maxConnections) {
+    httpServer.maxConnections = deps.maxConnections;
+    httpServer.on('drop', () => metrics.connectionsRefused.inc());
+  }
   const io = new IoServer(httpServer, {
     serveClient: false,
     pingInterval: 10_000,

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -85,6 +86,8 @@ const envSchema = z.object({
     .default(0),
   /** Concurrent Socket.IO connections per client address (0: unlimited). */
   MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(1_000_000).default(1000),
+  /** Connections one server process holds at most (0: its open-file limit less what the database, Redis and files need). */
+  MAX_CONNECTIONS: z.coerce.number().int().min(0).max(10_000_000).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Worker processes on this machine (node:cluster); default: one per core with DATABASE_URL, else 1. */
   WORKERS: z.coerce.number().int().min(1).max(256).optional(),
@@ -164,6 +167,7 @@ export interface Config {
   allowedOrigins: string[];
   trustProxy: number;
   maxConnectionsPerIp: number;
+  maxConnections: number;
   /** Worker processes on this machine; 1 runs the server in this process (no primary). */
   workers: number;
   jobLeaseMs: number;
@@ -231,6 +235,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     allowedOrigins: [...new Set([...(e.PUBLIC_URL ? [e.PUBLIC_URL] : []), ...(e.ALLOWED_ORIGINS ?? [])])],
     trustProxy: e.TRUST_PROXY,
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
+    maxConnections: e.MAX_CONNECTIONS,
     workers,
     jobLeaseMs: e.JOB_LEASE_MS,
     redisPrefix: e.REDIS_PREFIX,
@@ -260,3 +265,26 @@ export function loadConfig(source: Record<string, string | undefined> = process.
  * one storm of 5,000 clients.
  */
 export const LISTEN_BACKLOG = 65_535;
+
+/** File descriptors a server process keeps for itself (database pool, Redis, MQTT, files, IPC). */
+export const RESERVED_FILES = 500;
+
+/**
+ * The most connections one process should hold: its open-file limit (Linux: /proc/self/limits)
+ * less RESERVED_FILES; 0 (no cap) where the limit cannot be read or is unlimited. Past the limit
+ * the process could not open a database connection or a file, and every request needing one
+ * would fail; capped, a connection past it is closed on arrival and its client tries again,
+ * reaching a process with room (the other workers share the port).
+ */
+export function connectionCapFromFileLimit(limits: string | null = readLimits()): number {
+  const soft = limits?.match(/^Max open files\s+(\d+)/m)?.[1];
+  return soft ? Math.max(100, Number(soft) - RESERVED_FILES) : 0;
+}
+
+function readLimits(): string | null {
+  try {
+    return fs.readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return null;
+  }
+}

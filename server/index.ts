@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createApplication, type Application } from './app';
 import { loadSessionSecret } from './auth/secret';
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, connectionCapFromFileLimit, loadConfig, type Config } from './config';
 import { openDatabase, type Database } from './db/database';
 import { applyMigrations, MigrationError } from './db/migrate';
 import { seedDemo } from './demo/seed';
@@ -136,6 +136,7 @@ async function main() {
     allowedOrigins: config.allowedOrigins,
     trustProxy: config.trustProxy,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
+    maxConnections: config.maxConnections || connectionCapFromFileLimit(),
     dev: config.env === 'development',
     snapshotIntervalMs: config.snapshotIntervalMs,
     lateAfterMinutes: config.lateAfterMinutes,

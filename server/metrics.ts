@@ -15,6 +15,11 @@ export function createMetrics() {
       labelNames: ['command', 'outcome'] as const,
       registers: [registry],
     }),
+    connectionsRefused: new Counter({
+      name: 'dd_connections_refused_total',
+      help: 'Connections closed on arrival because this process holds its most (MAX_CONNECTIONS)',
+      registers: [registry],
+    }),
     unknownEvents: new Counter({
       name: 'dd_unknown_events_total',
       help: 'Inbound socket events not in the catalogue (ignored)',

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
 import { io as ioc } from 'socket.io-client';
@@ -355,3 +356,51 @@ describe('sessions and limits (PostgreSQL)', () => {
     expect((await attempt('198.51.100.9')).status).toBe(401); // another client behind the same proxy
   });
 });
+
+describe('connections per process (PostgreSQL)', () => {
+  const pg = BACKENDS.find((b) => b.name === 'postgres')!;
+  let t: TestApp;
+  let token: string;
+  beforeAll(async () => {
+    t = await startTestApp(pg, { deliveries: 5, app: { maxConnections: 3, maxConnectionsPerIp: 0 } });
+    token = await t.token('dispatcher@demo.local');
+    // The sign-in's keep-alive connection counts too: let it go before counting.
+    await waitFor(async () => (await connections(t)) === 0);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const connections = (app: TestApp) => new Promise<number>((resolve, reject) => app.app.httpServer.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+  async function waitFor(check: () => Promise<boolean>) {
+    for (let i = 0; i < 100 && !(await check()); i++) await new Promise((r) => setTimeout(r, 100));
+  }
+  const openRaw = (port: number) =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const c = net.connect(port, '127.0.0.1', () => resolve(c));
+      c.once('error', reject);
+    });
+
+  it('closes a connection past its most on arrival, counts it, and takes one again once there is room', async () => {
+    const port = Number(new URL(t.url).port);
+    const held = await Promise.all([openRaw(port), openRaw(port), openRaw(port)]);
+    await waitFor(async () => (await connections(t)) === 3);
+    const refusedBefore = (await t.app.metrics.connectionsRefused.get()).values[0]?.value ?? 0;
+    // The fourth is accepted by the kernel, then closed by the server without a byte.
+    const fourth = await openRaw(port);
+    const received: Buffer[] = [];
+    fourth.on('data', (b: Buffer) => received.push(b));
+    await new Promise<void>((resolve) => fourth.once('close', () => resolve()));
+    expect(received).toEqual([]);
+    expect((await t.app.metrics.connectionsRefused.get()).values[0]?.value).toBe(refusedBefore + 1);
+    // A Socket.IO client is refused the same way, and connects once a connection went.
+    await expect(t.connect(NAMESPACES.dispatch, token)).rejects.toThrow();
+    held.pop()!.destroy();
+    await waitFor(async () => (await connections(t)) === 2);
+    const s = await t.connect(NAMESPACES.dispatch, token);
+    expect(s.connected).toBe(true);
+    s.disconnect();
+    for (const c of held) c.destroy();
+  });
+});
+

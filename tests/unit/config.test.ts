@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../server/config';
+import { ConfigError, connectionCapFromFileLimit, loadConfig, RESERVED_FILES } from '../../server/config';
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -105,5 +105,18 @@ describe('MQTT configuration', () => {
     expect(loadConfig({ DATABASE_URL: pg, WORKERS: '1' }).mqtt.mode).toBe('embedded');
     expect(configError({ REDIS_URL: 'redis://127.0.0.1:6379', MQTT: 'on' }).message).toMatch(/external MQTT broker/);
     expect(loadConfig({ DATABASE_URL: pg, WORKERS: '2', MQTT_URL: 'mqtt://127.0.0.1:1883' }).mqtt.mode).toBe('external');
+  });
+});
+
+describe('connections one process holds at most', () => {
+  const limits = (soft: string, hard: string) =>
+    `Limit                     Soft Limit           Hard Limit           Units\nMax processes             95616                95616                processes\nMax open files            ${soft}                ${hard}                files\n`;
+  it('is the open-file limit less what the process needs for itself', () => {
+    expect(connectionCapFromFileLimit(limits('20000', '20000'))).toBe(20_000 - RESERVED_FILES);
+    expect(connectionCapFromFileLimit(limits('1024', '1048576'))).toBe(100); // never below 100
+  });
+  it('is no cap where the limit is unknown or unlimited', () => {
+    expect(connectionCapFromFileLimit(null)).toBe(0);
+    expect(connectionCapFromFileLimit(limits('unlimited', 'unlimited'))).toBe(0);
   });
 });
