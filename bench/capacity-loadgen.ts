@@ -39,7 +39,7 @@ export type LoadgenRequest =
 
 export type LoadgenReply =
   | { type: 'opened'; held: number; failed: number; errors: string[]; ms: number }
-  | { type: 'acks'; latencies: number[]; failed: number; errors: string[]; lagP99Ms: number }
+  | { type: 'acks'; latencies: number[]; failed: number; closedUnder: number; errors: string[]; lagP99Ms: number }
   | { type: 'fanout'; latencies: number[]; received: number; lastAt: number | null }
   | { type: 'fanout-count'; received: number }
   | { type: 'storm'; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases }
@@ -277,8 +277,9 @@ async function acks(req: Extract<LoadgenRequest, { type: 'acks' }>): Promise<Loa
   const latencies: number[] = [];
   const errors: string[] = [];
   let failed = 0;
+  let closedUnder = 0;
   loopDelay.reset();
-  if (pool.length === 0) return { type: 'acks', latencies, failed, errors, lagP99Ms: 0 };
+  if (pool.length === 0) return { type: 'acks', latencies, failed, closedUnder, errors, lagP99Ms: 0 };
   const total = Math.max(1, Math.round((req.perSecond * req.durationMs) / 1000));
   const gap = req.durationMs / total;
   const inflight: Promise<void>[] = [];
@@ -288,6 +289,12 @@ async function acks(req: Extract<LoadgenRequest, { type: 'acks' }>): Promise<Loa
       command(c).then(
         (ms) => void latencies.push(ms),
         (err: Error) => {
+          // A command on a connection that closed meanwhile (a storm's killed process) cannot be
+          // answered: counted apart, not as a late or failed answer of a live server.
+          if (!c.open) {
+            closedUnder += 1;
+            return;
+          }
           failed += 1;
           if (errors.length < 5) errors.push(err.message);
         },
@@ -296,7 +303,7 @@ async function acks(req: Extract<LoadgenRequest, { type: 'acks' }>): Promise<Loa
     await new Promise((r) => setTimeout(r, gap));
   }
   await Promise.all(inflight);
-  return { type: 'acks', latencies, failed, errors, lagP99Ms: loopP99Ms() };
+  return { type: 'acks', latencies, failed, closedUnder, errors, lagP99Ms: loopP99Ms() };
 }
 
 function reply(msg: LoadgenReply): void {

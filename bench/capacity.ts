@@ -391,6 +391,8 @@ interface StormResult {
   allBackMs: number | null;
   ack: Summary;
   ackFailed: number;
+  /** Acks whose connection closed before the answer (the probe's clients on the killed process). */
+  ackClosedUnder: number;
   /** Clients of the probe process that sent the acks (a quiet process: the load generators are busy reconnecting). */
   probeClients: number;
   /** Event-loop delay p99 (ms): the probe process (worst second), the load generators (over the storm). */
@@ -436,13 +438,19 @@ function sources(): string[] {
   return Array.from({ length: 19 }, (_, i) => `127.0.0.${i + 2}`);
 }
 
-async function acksAll(gens: Loadgen[], durationMs: number, perSecond: number, avoidUrl?: string): Promise<{ lat: number[]; failed: number; errors: string[]; lagP99Ms: number }> {
+async function acksAll(
+  gens: Loadgen[],
+  durationMs: number,
+  perSecond: number,
+  avoidUrl?: string,
+): Promise<{ lat: number[]; failed: number; closedUnder: number; errors: string[]; lagP99Ms: number }> {
   const replies = await Promise.all(
     gens.map((g) => g.ask({ type: 'acks', durationMs, perSecond: perSecond / gens.length, ...(avoidUrl ? { avoidUrl } : {}) }, 'acks')),
   );
   return {
     lat: replies.flatMap((r) => r.latencies),
     failed: sumOf(replies.map((r) => r.failed)),
+    closedUnder: sumOf(replies.map((r) => r.closedUnder)),
     errors: replies.flatMap((r) => r.errors),
     lagP99Ms: Math.max(0, ...replies.map((r) => r.lagP99Ms)),
   };
@@ -629,6 +637,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     const t0 = performance.now();
     const lat: number[] = [];
     let ackFailed = 0;
+    let ackClosedUnder = 0;
     const stormErrors: string[] = [];
     let result = { dropped: 0, back: 0, lastBackMs: null as number | null };
     let last: LoadgenStorm[] = [];
@@ -640,6 +649,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       probeLagP99Ms = Math.max(probeLagP99Ms, a.lagP99Ms);
       lat.push(...a.lat);
       ackFailed += a.failed;
+      ackClosedUnder += a.closedUnder;
       stormErrors.push(...a.errors.slice(0, 2));
       const rs = await Promise.all(gens.map((g) => g.ask({ type: 'storm-result' }, 'storm')));
       last = rs;
@@ -660,6 +670,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     storm = {
       target: target.name,
       killedHeld,
+      ackClosedUnder,
       probeClients: probed.held,
       probeLagP99Ms,
       loadgenLagP99Ms: Math.max(0, ...loadgenLags.map((l) => l.p99Ms)),
@@ -868,7 +879,7 @@ export const capacity: Benchmark = {
             'back (re-joined + resynced)',
             'all back after s',
             'ack p50 / p99 ms of the others meanwhile (probe process)',
-            'ack failures',
+            'ack failures (+ on connections that closed)',
             'event-loop p99 ms: probe / load generators',
             'connect / join / resync p50 ms of those back',
             'connect p99 ms',
@@ -881,7 +892,7 @@ export const capacity: Benchmark = {
             String(s.back),
             s.allBackMs === null ? 'not all' : fmt(s.allBackMs / 1000, 1),
             `${fmt(s.ack.p50, 1)} / ${fmt(s.ack.p99, 1)}`,
-            String(s.ackFailed),
+            `${s.ackFailed} (+${s.ackClosedUnder})`,
             `${fmt(s.probeLagP99Ms, 0)} / ${fmt(s.loadgenLagP99Ms, 0)}`,
             `${fmt(s.connect.p50, 0)} / ${fmt(s.join.p50, 0)} / ${fmt(s.sync.p50, 0)}`,
             fmt(s.connect.p99, 0),
