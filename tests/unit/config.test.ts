@@ -113,7 +113,8 @@ describe('connections one process holds at most', () => {
     `Limit                     Soft Limit           Hard Limit           Units\nMax processes             95616                95616                processes\nMax open files            ${soft}                ${hard}                files\n`;
   it('is the open-file limit less what the process needs for itself', () => {
     expect(connectionCapFromFileLimit(limits('20000', '20000'))).toBe(20_000 - RESERVED_FILES);
-    expect(connectionCapFromFileLimit(limits('1024', '1048576'))).toBe(100); // never below 100
+    expect(connectionCapFromFileLimit(limits('1024', '1048576'))).toBe(1024 - RESERVED_FILES); // the soft limit counts
+    expect(connectionCapFromFileLimit(limits('300', '1048576'))).toBe(100); // never below 100
   });
   it('is no cap where the limit is unknown or unlimited', () => {
     expect(connectionCapFromFileLimit(null)).toBe(0);
