@@ -13,6 +13,7 @@ import { registerAuthRoutes } from './auth/auth.routes';
 import { createRevocations } from './auth/revocations';
 import { createTokenSigner, TOKEN_TTL_SECONDS } from './auth/tokens';
 import { createCentersService } from './centers/centers.service';
+import { stopAcceptingWhenFull } from './cluster/when-full';
 import { createChatService } from './chat/chat.service';
 import type { Db } from './db/database';
 import { registerDeliveryRoutes } from './deliveries/deliveries.routes';
@@ -176,6 +177,8 @@ export function createApplication(deps: AppDeps) {
     httpServer.maxConnections = deps.maxConnections;
     httpServer.on('drop', () => metrics.connectionsRefused.inc());
   }
+  // A full cluster worker leaves the shared port to the others (server/cluster/when-full.ts).
+  const whenFull = deps.maxConnections && deps.clusterWorker ? stopAcceptingWhenFull(httpServer, deps.maxConnections, logger) : null;
   const io = new IoServer(httpServer, {
     serveClient: false,
     pingInterval: 10_000,
@@ -435,6 +438,7 @@ export function createApplication(deps: AppDeps) {
         httpServer.once('error', onError);
         httpServer.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
           httpServer.off('error', onError);
+          whenFull?.listenedWith({ port, ...(host === undefined ? {} : { host }) });
           resolve((httpServer.address() as AddressInfo).port);
         });
       });

@@ -312,3 +312,77 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
     expect(server.logs.filter((l) => l.msg === 'stopped').length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('WORKERS=2 with a connection cap', () => {
+  let dispose: () => Promise<void>;
+  let server: ServerProcess;
+  let port: number;
+  const CAP = 60;
+
+  beforeAll(async () => {
+    const opened = await postgres.open();
+    dispose = opened.dispose;
+    const u = new URL(TEST_PG_URL);
+    u.pathname = `/${(await opened.db.prisma.$queryRaw<{ d: string }[]>`SELECT current_database() AS d`)[0]!.d}`;
+    server = startServerProcess({ WORKERS: '2', DATABASE_URL: u.toString(), MAX_CONNECTIONS: String(CAP), SESSION_SECRET: 'workers-cap-secret-0123456789abcdef' });
+    const listening = await server.waitForLog((l) => l.msg === 'cluster listening', 60_000, 'cluster listening');
+    port = Number(listening.port);
+    await server.waitForLog(() => server.logs.filter((l) => l.msg === 'worker ready').length >= 2, 60_000, 'two workers ready');
+  });
+  afterAll(async () => {
+    if (server && server.child.exitCode === null) {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+    await dispose?.();
+  });
+
+  /** A raw connection, held; `answered` sends one request and resolves with the status line, or rejects if the server closes it first. */
+  const open = (k: number) =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${2 + (k % 19)}` }, () => resolve(s));
+      s.once('error', reject);
+    });
+  const answered = (s: net.Socket) =>
+    new Promise<string>((resolve, reject) => {
+      let text = '';
+      s.on('data', (b: Buffer) => {
+        text += b.toString('latin1');
+        if (text.includes('\r\n')) resolve(text.slice(0, text.indexOf('\r\n')));
+      });
+      s.once('close', () => reject(new Error('closed by the server without an answer')));
+      s.write('GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+
+  it('leaves the port to the other worker while full, and takes connections again once some have gone', async () => {
+    const [a, b] = server.logs.filter((l) => l.msg === 'worker ready').map((l) => Number(l.worker)) as [number, number];
+    const held: net.Socket[] = [];
+    const frozen = new Set<number>();
+    const freeze = (pid: number) => (process.kill(pid, 'SIGSTOP'), frozen.add(pid));
+    const thaw = (pid: number) => (process.kill(pid, 'SIGCONT'), frozen.delete(pid));
+    try {
+      // Worker b frozen: worker a takes every connection up to its cap, then stops accepting.
+      freeze(b);
+      for (let k = 0; k < CAP; k++) held.push(await open(k));
+      await server.waitForLog((l) => l.msg === 'connection cap reached: not accepting until some connections go' && l.pid === a, 10_000, 'worker a full');
+      // More clients: the kernel completes them and holds them for a worker that accepts. A full
+      // worker still accepting would take them only to close them.
+      const later = await Promise.all(Array.from({ length: 20 }, (_, k) => open(CAP + k)));
+      held.push(...later);
+      thaw(b);
+      const lines = await Promise.all(later.map(answered));
+      expect(lines.every((l) => l.startsWith('HTTP/1.1 200'))).toBe(true);
+      // Worker a loses some connections and accepts again: with b frozen, new clients are a's.
+      for (const s of held.splice(0, 10)) s.destroy();
+      await server.waitForLog((l) => l.msg === 'accepting connections again' && l.pid === a, 10_000, 'worker a accepting again');
+      freeze(b);
+      const again = await Promise.all(Array.from({ length: 3 }, (_, k) => open(200 + k)));
+      held.push(...again);
+      expect((await Promise.all(again.map(answered))).every((l) => l.startsWith('HTTP/1.1 200'))).toBe(true);
+    } finally {
+      for (const pid of frozen) process.kill(pid, 'SIGCONT');
+      for (const s of held) s.destroy();
+    }
+  }, 60_000);
+});
+
