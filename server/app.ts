@@ -20,7 +20,7 @@ import { registerDeliveryRoutes } from './deliveries/deliveries.routes';
 import { createDeliveriesService } from './deliveries/deliveries.service';
 import { applyHeaders, securityHeaders } from './http/headers';
 import { clientIp, originAllowed } from './http/origin';
-import { createRateLimit } from './http/rate-limit';
+import { createFailureLimit, createRateLimit } from './http/rate-limit';
 import { createRouter, sendJson } from './http/router';
 import type { Logger } from './logger';
 import { createMetrics } from './metrics';
@@ -388,7 +388,7 @@ export function createApplication(deps: AppDeps) {
   // Rate-limit counters live beside the deployment's stream when one is named (tests, several deployments on one Redis).
   const rlPrefix = deps.redisStream ? `${deps.redisStream}:rl` : undefined;
   const apiLimit = createRateLimit('api', deps.apiRatePerSecond ?? 50, 1, deps.redis, rlPrefix);
-  const loginLimit = createRateLimit('login', 10, 60, deps.redis, rlPrefix);
+  const loginLimit = createFailureLimit('login', 10, 60, deps.redis, rlPrefix);
   // 200 while this node can serve (also when only Redis is missing: it still serves its own
   // clients); 503 when its database does not answer, so a balancer sends clients elsewhere.
   router.get('/api/health', async () => {

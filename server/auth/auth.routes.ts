@@ -1,14 +1,15 @@
 import { z } from 'zod';
 import { credentialsSchema, idSchema, ROLES } from '../../protocol';
 import { requireSession, requireUser, sessionCookie, type SessionDeps } from '../http/auth';
-import type { RateLimit } from '../http/rate-limit';
+import type { FailureLimit } from '../http/rate-limit';
 import type { RouteContext, Router } from '../http/router';
 import { AppError } from '../errors';
 import { policy, requireAllowed } from './policy';
 import { SESSION_TTL_SECONDS } from './tokens';
 
 export interface AuthRouteDeps extends SessionDeps {
-  loginLimit: RateLimit;
+  /** Wrong passwords per client address and email (successful sign-ins do not count). */
+  loginLimit: FailureLimit;
   /** The client's address as limits count it (see TRUST_PROXY). */
   clientIp: (ctx: RouteContext) => string;
 }
@@ -19,8 +20,16 @@ export function registerAuthRoutes(router: Router, deps: AuthRouteDeps) {
 
   async function login(ctx: RouteContext) {
     const { email, password } = await ctx.body(credentialsSchema);
-    await deps.loginLimit(`${deps.clientIp(ctx)}|${email}`);
-    return auth.login(email, password);
+    const key = `${deps.clientIp(ctx)}|${email}`;
+    await deps.loginLimit.check(key);
+    try {
+      const session = await auth.login(email, password);
+      await deps.loginLimit.succeeded(key);
+      return session;
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'unauthorized') await deps.loginLimit.failed(key);
+      throw err;
+    }
   }
 
   /** Browser sign-in: sets the httpOnly session cookie (its token renews itself while in use). */

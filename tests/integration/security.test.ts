@@ -355,6 +355,19 @@ describe('sessions and limits (PostgreSQL)', () => {
     expect((await attempt('203.0.113.7')).status).toBe(429);
     expect((await attempt('198.51.100.9')).status).toBe(401); // another client behind the same proxy
   });
+
+  it('counts only wrong passwords against the sign-in limit: a user signing in again and again is never held up', async () => {
+    const signIn = (password: string) =>
+      http(t, 'POST', '/api/auth/token', { body: { email: 'dispatcher@demo.local', password }, headers: { 'x-forwarded-for': '192.0.2.50' } });
+    for (let i = 0; i < 15; i++) expect((await signIn(TEST_PASSWORD)).status).toBe(200);
+    // Nine wrong, one right (which forgets them), nine wrong again: never over the limit of ten.
+    for (let i = 0; i < 9; i++) expect((await signIn('wrong')).status).toBe(401);
+    expect((await signIn(TEST_PASSWORD)).status).toBe(200);
+    for (let i = 0; i < 9; i++) expect((await signIn('wrong')).status).toBe(401);
+    expect((await signIn('wrong')).status).toBe(401); // the tenth
+    // Over the limit, even the right password waits for the window.
+    expect((await signIn(TEST_PASSWORD)).status).toBe(429);
+  });
 });
 
 describe('connections per process (PostgreSQL)', () => {
