@@ -457,6 +457,7 @@ export function createApplication(deps: AppDeps) {
     /** Stop accepting, disconnect sockets, close the http server. The caller closes the database. */
     close(): Promise<void> {
       closing ??= (async () => {
+        whenFull?.stop();
         stopMonitor();
         // Leave the cluster's presence and node records first, so no node-down alert follows a planned stop.
         await ops.stop().catch((err: unknown) => logger.warn({ err }, 'operations stop failed'));

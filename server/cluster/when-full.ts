@@ -23,11 +23,14 @@ export interface WhenFull {
   readonly accepting: boolean;
   /** The arguments the server listened with (a worker listens again with the same, to get the same shared handle). */
   listenedWith(options: net.ListenOptions): void;
+  /** The server is shutting down: never listen again (its connections closing would otherwise reopen it). */
+  stop(): void;
 }
 
 export function stopAcceptingWhenFull(server: net.Server, cap: number, logger: Logger): WhenFull {
   let accepting = true;
   let listenOptions: net.ListenOptions | null = null;
+  let stopped = false;
   const resumeAt = resumeBelow(cap);
   const held = () => (server as net.Server & { _connections: number })._connections;
 
@@ -41,7 +44,7 @@ export function stopAcceptingWhenFull(server: net.Server, cap: number, logger: L
     }
   });
   function onClose() {
-    if (accepting || !listenOptions || held() > resumeAt) return;
+    if (accepting || stopped || !listenOptions || held() > resumeAt) return;
     accepting = true;
     const failed = (err: Error) => {
       accepting = false;
@@ -59,6 +62,9 @@ export function stopAcceptingWhenFull(server: net.Server, cap: number, logger: L
     },
     listenedWith(options) {
       listenOptions = options;
+    },
+    stop() {
+      stopped = true;
     },
   };
 }
