@@ -43,7 +43,7 @@ export type LoadgenReply =
   | { type: 'fanout'; latencies: number[]; received: number; lastAt: number | null }
   | { type: 'fanout-count'; received: number }
   | { type: 'storm'; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases }
-  | { type: 'lag'; p99Ms: number; maxMs: number }
+  | { type: 'lag'; p99Ms: number }
   | { type: 'status'; held: number; rssMb: number }
   | { type: 'error'; message: string }
   | { type: 'closed' };
@@ -329,7 +329,7 @@ process.on('message', (raw: LoadgenRequest) => {
         return out;
       }
       case 'lag': {
-        const out: LoadgenReply = { type: 'lag', p99Ms: loopP99Ms(), maxMs: loopDelay.count > 0 ? loopDelay.max / 1e6 : 0 };
+        const out: LoadgenReply = { type: 'lag', p99Ms: loopP99Ms() };
         loopDelay.reset();
         return out;
       }

@@ -614,7 +614,6 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
           `${received}/${f.expected} received, ack p99 ${fmt(f.ack.p99, 1)} ms`,
       );
     }
-
   }
 
   // Reconnect storm: kill the first process; its clients go to the survivors, re-join and resync.

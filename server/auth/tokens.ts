@@ -4,8 +4,9 @@ import { sessionUserSchema, type SessionUser } from '../../protocol';
 /**
  * Session tokens are short-lived JWTs signed with HS256 (fast-jwt: maintained, standard
  * compliant, and it checks an HMAC with node:crypto in about 10 µs of CPU, where a WebCrypto
- * library took about 47 µs and, in a reconnect storm, a fifth of a worker's CPU). They carry the session id (`sid`) and the user's claims (role, centers,
- * rider), so a Socket.IO connect or a REST call needs no database read while the token is fresh.
+ * library took about 47 µs and, in a reconnect storm, a fifth of a worker's CPU). They carry
+ * the session id (`sid`) and the user's claims (role, centers, rider), so a Socket.IO connect
+ * or a REST call needs no database read while the token is fresh.
  * An expired token is not useless: its session may be renewed from the database (see
  * auth.service), which is where sign-out and role changes are enforced.
  */

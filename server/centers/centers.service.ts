@@ -6,6 +6,8 @@ import { createReadBatcher } from '../db/read-batcher';
 /** How long a center found in the database is answered from memory. */
 const KNOWN_CENTER_TTL_MS = 30_000;
 
+const toCenter = ({ id, code, name, lat, lng }: Center): Center => ({ id, code, name, lat, lng });
+
 export function createCentersService(db: Db, now: () => number = Date.now) {
   /**
    * Centers found recently. `get` runs on every center join (every dispatcher connect and
@@ -20,12 +22,12 @@ export function createCentersService(db: Db, now: () => number = Date.now) {
   const lists = createReadBatcher({
     key: (all: 'all') => all,
     run: () => db.center.findMany({ orderBy: { id: 'asc' } }),
-    pick: (rows) => rows.map(({ id, code, name, lat, lng }): Center => ({ id, code, name, lat, lng })),
+    pick: (rows) => rows.map(toCenter),
   });
   const lookups = createReadBatcher({
     key: (id: number) => String(id),
     run: ([id]) => db.center.findUnique({ where: { id: id! } }),
-    pick: (c): Center | null => (c ? { id: c.id, code: c.code, name: c.name, lat: c.lat, lng: c.lng } : null),
+    pick: (c) => (c ? toCenter(c) : null),
   });
   return {
     list(): Promise<Center[]> {

@@ -3,7 +3,7 @@ import { LISTEN_BACKLOG } from '../config';
 import type { Logger } from '../logger';
 
 /** Connections a full worker must lose before it accepts again (so it does not flap at the cap): 100, or a tenth of a small cap. */
-export const resumeBelow = (cap: number) => cap - Math.max(1, Math.min(100, Math.floor(cap / 10)));
+const resumeBelow = (cap: number) => cap - Math.max(1, Math.min(100, Math.floor(cap / 10)));
 
 /**
  * A cluster worker at its connection cap stops accepting on the shared port, and starts again
@@ -20,7 +20,6 @@ export const resumeBelow = (cap: number) => cap - Math.max(1, Math.min(100, Math
  * as they are. The port stays open as long as any worker listens (the primary holds it).
  */
 export interface WhenFull {
-  readonly accepting: boolean;
   /** The arguments the server listened with (a worker listens again with the same, to get the same shared handle). */
   listenedWith(options: net.ListenOptions): void;
   /** The server is shutting down: never listen again (its connections closing would otherwise reopen it). */
@@ -57,9 +56,6 @@ export function stopAcceptingWhenFull(server: net.Server, cap: number, logger: L
     });
   }
   return {
-    get accepting() {
-      return accepting;
-    },
     listenedWith(options) {
       listenOptions = options;
     },
