@@ -1,7 +1,7 @@
 import { shopsStatusRequestSchema } from '../../protocol';
 import { policy } from '../auth/policy';
 import { AppError } from '../errors';
-import { socketCommand, type CommandDeps } from '../realtime/ack';
+import { shareCommands, socketCommand, type CommandDeps } from '../realtime/ack';
 import type { DispatchNamespace, DispatchSocket } from '../realtime/types';
 import type { DevicesService } from './devices.service';
 
@@ -12,7 +12,5 @@ export function registerShopHandlers(nsp: DispatchNamespace, deps: CommandDeps &
     if (!policy.seeCenter(socket.data.user, centerId)) throw new AppError('forbidden', 'You may not see this center');
     return deps.devices.shopsStatus(centerId);
   });
-  nsp.on('connection', (socket: DispatchSocket) => {
-    socket.on('shops:status', status);
-  });
+  shareCommands(nsp, { 'shops:status': status });
 }

@@ -16,7 +16,7 @@ import type { Db } from '../db/database';
 import { AppError } from '../errors';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import { socketCommand } from '../realtime/ack';
+import { observeEvents, shareCommands, socketCommand } from '../realtime/ack';
 import type { DispatchSocket, MonitorSocket, Namespaces } from '../realtime/types';
 import { createAlertEvaluator, createAlertRepository } from './alerts.service';
 import { createMemoryNodeRegistry, createRedisNodeRegistry, HISTORY_MS } from './node-registry';
@@ -93,7 +93,7 @@ export function createOps(deps: OpsDeps) {
       eventsIn += 1;
       opsMetrics.eventsReceived.inc({ namespace: name });
     };
-    nsp.on('connection', (socket: { onAny(l: () => void): void }) => socket.onAny(received));
+    observeEvents(nsp, received);
   }
 
   const collector = createNodeStatsCollector({
@@ -220,21 +220,17 @@ export function createOps(deps: OpsDeps) {
     return { nodes, alerts };
   });
 
-  function registerDispatch(socket: DispatchSocket) {
-    presence.connect(socket);
-    socket.on('presence:heartbeat', heartbeat);
-    socket.on('presence:list', presenceList);
-  }
+  shareCommands(ns.dispatch, { 'presence:heartbeat': heartbeat, 'presence:list': presenceList });
+  shareCommands(ns.monitor, { 'monitor:history': history });
 
   function registerMonitor(socket: MonitorSocket) {
-    socket.on('monitor:history', history);
     // The first overview at once, not one interval later.
     void Promise.all([registry.nodes(), registry.activeAlerts()])
       .then(([nodes, alerts]) => socket.emit('monitor:overview', overview(nodes.length ? nodes : last ? [last] : [], alerts)))
       .catch(fail('monitor push'));
   }
 
-  ns.dispatch.on('connection', registerDispatch);
+  ns.dispatch.on('connection', presence.connect);
   ns.monitor.on('connection', registerMonitor);
 
   return {

@@ -1,5 +1,6 @@
 import { rooms, REPAIR_LAYERS, type PresenceChange, type PresenceEntry, type PresenceHeartbeat, type PresenceRole, type PresenceView, type Transport } from '../../protocol';
 import type { Logger } from '../logger';
+import { observeEvents, onDeparture } from '../realtime/ack';
 import type { DispatchNamespace, DispatchSocket } from '../realtime/types';
 import type { OpsMetrics } from './ops.metrics';
 import type { PresenceStore } from './presence.store';
@@ -74,12 +75,9 @@ export function createPresence(opts: PresenceOptions) {
     if (announceIt) conn.announcedAt = now;
   }
 
-  /**
-   * A rider's command that proves presence. One listener for every rider socket (Socket.IO calls
-   * `onAny` listeners with the socket as `this`): a connection costs no closures here.
-   */
+  /** A rider's command that proves presence (every /dispatch event is shown here, with the socket as `this`). */
   function riderActivity(this: DispatchSocket, event: string) {
-    const conn = RIDER_ACTIVITY.has(event) ? local.get(this.id) : undefined;
+    const conn = RIDER_ACTIVITY.has(event) && this.data.user.role === 'rider' ? local.get(this.id) : undefined;
     if (!conn) return;
     const at = new Date();
     const wasSilent = conn.entries.some((e) => isSilent(e, at.getTime()));
@@ -140,9 +138,9 @@ export function createPresence(opts: PresenceOptions) {
         save(conn, true);
       });
     }
-    if (user.role === 'rider') socket.onAny(riderActivity);
-    socket.on('disconnect', disconnect);
   }
+  observeEvents(dispatch, riderActivity);
+  onDeparture(dispatch, disconnect);
 
   function heartbeat(socket: DispatchSocket, hb: PresenceHeartbeat): { ttlSec: number } {
     const conn = local.get(socket.id);

@@ -67,15 +67,52 @@ export function socketCommand<Sock, S extends z.ZodType, T>(
   };
 }
 
+/** Something every event a socket sends is shown (a counter, presence): called with the socket as `this`. */
+export type EventObserver<Sock> = (this: Sock, event: string) => void;
+/** Called with the socket as `this` when it disconnects. */
+export type Departure<Sock> = (this: Sock, reason: string) => void;
+
 /**
- * Give every socket of a namespace the same command listeners: the table is built once and each
- * connecting socket registers its function objects (see `socketCommand`), so a connection adds
- * no closures. Event names are the table's keys.
+ * A namespace's commands, event observers and disconnect hooks: one table per namespace, read by
+ * one listener per socket (server/realtime/auth.middleware.ts, which runs every event through the
+ * namespace's gate first). A socket then holds one `onAny` listener and one `disconnect` listener
+ * instead of one per command and feature: Node keeps a socket's listeners in a dictionary that
+ * grew to about 800 bytes with the 17 commands of /dispatch.
  */
-export function shareCommands<Sock>(nsp: { on(event: 'connection', listener: (socket: Sock) => void): unknown }, table: Record<string, SharedListener<Sock>>): void {
-  const entries = Object.entries(table);
-  nsp.on('connection', (socket) => {
-    const target = socket as unknown as { on(event: string, listener: SharedListener<Sock>): unknown };
-    for (const [event, listener] of entries) target.on(event, listener);
-  });
+export interface Routes<Sock> {
+  commands: Map<string, SharedListener<Sock>>;
+  observers: EventObserver<Sock>[];
+  departures: Departure<Sock>[];
+}
+
+const routesByNamespace = new WeakMap<object, Routes<unknown>>();
+
+/** The routes of a namespace (made on first use: features register before or after the gate). */
+export function routesOf<Sock>(nsp: object): Routes<Sock> {
+  let routes = routesByNamespace.get(nsp);
+  if (!routes) routesByNamespace.set(nsp, (routes = { commands: new Map(), observers: [], departures: [] }));
+  return routes;
+}
+
+/**
+ * Give every socket of a namespace the same commands: the table is built once and each event is
+ * looked up in it (see `socketCommand`), so a connection adds no closures and no listeners.
+ * Event names are the table's keys; a name registered twice is a programming error.
+ */
+export function shareCommands<Sock>(nsp: object, table: Record<string, SharedListener<Sock>>): void {
+  const { commands } = routesOf<Sock>(nsp);
+  for (const [event, listener] of Object.entries(table)) {
+    if (commands.has(event)) throw new Error(`command ${event} is registered twice`);
+    commands.set(event, listener);
+  }
+}
+
+/** Show every event of a namespace's sockets to `observer` (before the rate limit: flooding counts too). */
+export function observeEvents<Sock>(nsp: object, observer: EventObserver<Sock>): void {
+  routesOf<Sock>(nsp).observers.push(observer);
+}
+
+/** Run `fn` when any socket of the namespace disconnects. */
+export function onDeparture<Sock>(nsp: object, fn: Departure<Sock>): void {
+  routesOf<Sock>(nsp).departures.push(fn);
 }

@@ -5,6 +5,7 @@ import { CLIENT_COMMANDS, PROTOCOL_VERSION, SESSION_COOKIE, rooms, type Hello, t
 import { readCookie, type AuthService } from '../auth/auth.service';
 import { policy } from '../auth/policy';
 import type { Metrics } from '../metrics';
+import { routesOf } from './ack';
 
 /** Any namespace's socket as the shared middleware sees it: every namespace greets with `hello`. */
 type AuthSocket = Socket<Record<string, never>, Pick<Hello, 'hello'>, Record<string, never>, SocketData>;
@@ -29,9 +30,8 @@ function withoutToken(auth: Record<string, unknown>): Record<string, unknown> {
  * this namespace, and answer a socket that floods commands with `rate_limited` instead of running
  * them. A fresh token costs no database read; an expired or stale one is renewed from the database.
  *
- * The listeners every socket gets are built once per namespace (Socket.IO calls `onAny` and
- * event listeners with the socket as `this`); only the rate limiter's middleware, which Socket.IO
- * calls without the socket, is a closure per socket.
+ * Every socket gets the same two listeners, built once per namespace: one for every event it
+ * sends (commands, observers, the rate limit; server/realtime/ack.ts) and one for its disconnect.
  */
 export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { auth: AuthService; metrics: Metrics; commandsPerSecond?: number }): void {
   const known = new Set<string>(CLIENT_COMMANDS[name]);
@@ -56,31 +56,38 @@ export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { aut
       () => next(new Error('unavailable')),
     );
   });
-  function countUnknown(event: string) {
+  const routes = routesOf<AuthSocket>(nsp);
+  const refuse = (event: string, ack: unknown) => {
+    deps.metrics.commands.inc({ command: label(event), outcome: 'rate_limited' });
+    if (typeof ack === 'function') (ack as (res: unknown) => void)({ error: { code: 'rate_limited', message: 'Too many commands; slow down' } });
+  };
+  /**
+   * The one listener of every event a socket sends (Socket.IO calls `onAny` listeners with the
+   * socket as `this`, the ack function last): observers see it, unknown names are counted, and
+   * a command runs only once the rate limiter admits it and while the socket is still connected.
+   */
+  function dispatch(this: AuthSocket, event: string, ...args: unknown[]) {
+    for (const observe of routes.observers) observe.call(this, event);
     if (!known.has(event)) deps.metrics.unknownEvents.inc({ namespace: name });
+    limiter.consume(this.id).then(
+      () => {
+        if (this.connected) routes.commands.get(event)?.apply(this, args as [unknown, unknown?]);
+      },
+      () => refuse(event, args[args.length - 1]),
+    );
   }
   // Everything kept per socket is released when it goes.
-  function release(this: AuthSocket) {
+  function depart(this: AuthSocket, reason: string) {
     deps.metrics.sockets.dec({ namespace: name });
     void limiter.delete(this.id);
+    for (const fn of routes.departures) fn.call(this, reason);
   }
-  const limitCommands = (id: string) => (packet: unknown[], next: (err?: Error) => void) => {
-    limiter.consume(id).then(
-      () => next(),
-      () => {
-        deps.metrics.commands.inc({ command: label(packet[0]), outcome: 'rate_limited' });
-        const ack: unknown = packet[packet.length - 1];
-        if (typeof ack === 'function') (ack as (res: unknown) => void)({ error: { code: 'rate_limited', message: 'Too many commands; slow down' } });
-      },
-    );
-  };
   nsp.on('connection', (socket: AuthSocket) => {
     const user = socket.data.user;
     void socket.join([rooms.user(user.id), sessionRoom(socket.data.sid)]);
     deps.metrics.sockets.inc({ namespace: name });
-    socket.onAny(countUnknown);
-    socket.use(limitCommands(socket.id));
-    socket.on('disconnect', release);
+    socket.onAny(dispatch);
+    socket.on('disconnect', depart);
     socket.emit('hello', { protocolVersion: PROTOCOL_VERSION, serverTime: new Date().toISOString(), user });
   });
 }

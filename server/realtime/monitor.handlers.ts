@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { MonitorStats } from '../../protocol';
 import type { Metrics } from '../metrics';
-import { socketCommand, type CommandDeps } from './ack';
-import type { MonitorNamespace, MonitorSocket, Namespaces } from './types';
+import { shareCommands, socketCommand, type CommandDeps } from './ack';
+import type { MonitorNamespace, Namespaces } from './types';
 
 /** This node's live picture: sockets per namespace and per room. */
 export async function collectStats(ns: Namespaces, metrics: Metrics): Promise<MonitorStats> {
@@ -25,9 +25,7 @@ export async function collectStats(ns: Namespaces, metrics: Metrics): Promise<Mo
 /** The /monitor namespace (admins only): stats on demand and every few seconds. */
 export function registerMonitorHandlers(nsp: MonitorNamespace, ns: Namespaces, deps: CommandDeps, intervalMs = 5000): () => void {
   const stats = socketCommand(deps, 'monitor:stats', z.unknown(), () => collectStats(ns, deps.metrics));
-  nsp.on('connection', (socket: MonitorSocket) => {
-    socket.on('monitor:stats', stats);
-  });
+  shareCommands(nsp, { 'monitor:stats': stats });
   const timer = setInterval(() => {
     if (nsp.sockets.size === 0) return;
     void collectStats(ns, deps.metrics).then((s) => nsp.emit('monitor:stats', s));

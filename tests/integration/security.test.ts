@@ -5,6 +5,7 @@ import { io as ioc } from 'socket.io-client';
 import { CLIENT_COMMANDS, NAMESPACES, SESSION_COOKIE, type ChatMessage, type DeliveryRow } from '../../protocol';
 import { createRidersService } from '../../server/riders/riders.service';
 import { AppError } from '../../server/errors';
+import { routesOf } from '../../server/realtime/ack';
 import { ask, createTestDelivery, data, nextEvent, startTestApp, TEST_PASSWORD, type TestApp } from '../support/app';
 import { BACKENDS } from '../support/backends';
 import { ackError, connectError, http, record, settle } from '../support/realtime-helpers';
@@ -283,6 +284,12 @@ describe.each(BACKENDS)('trust boundary on $name', (backend) => {
     const res = await http(t, 'POST', '/api/deliveries/1/cancel', { bearer, body: big });
     expect(res.status).toBe(413);
     expect(res.body).toMatchObject({ error: { code: 'payload_too_large' } });
+  });
+
+  it('routes exactly the commands of the catalogue on each namespace', () => {
+    for (const [namespace, commands] of Object.entries(CLIENT_COMMANDS)) {
+      expect([...routesOf(t.app.io.of(namespace)).commands.keys()].sort()).toEqual([...commands].sort());
+    }
   });
 
   it('labels metrics only from the catalogue: 600 made-up event names add no series', async () => {
