@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { createWorkerAdapter } from './realtime/worker-adapter';
 import { createStreamsAdapter } from './realtime/streams-adapter';
+import { SingleNodeAdapter } from './realtime/own-socket-emits';
 import { Server as IoServer } from 'socket.io';
 import { z } from 'zod';
 import { NAMESPACES, rooms, shopsStatusRequestSchema, type ShopStatus } from '../protocol';
@@ -187,6 +188,8 @@ export function createApplication(deps: AppDeps) {
     // First layer against lost events: a client back within 2 minutes gets what it missed. The
     // auth middleware still runs on a recovered connection, so an expired token is refused.
     connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_WINDOW_MS, skipMiddlewares: false },
+    // One process keeps room broadcasts for recovery, not each socket's greeting (own-socket-emits.ts).
+    adapter: SingleNodeAdapter,
     // Browsers send Origin: only allowed origins may open a socket with the user's cookie. Native
     // clients send none and authenticate with `auth.token` or the cookie header. One client
     // address holds at most `maxConnectionsPerIp` connections.

@@ -116,6 +116,35 @@ describe.each(SUITE_MATRIX)('resilience on $name', ({ backend, adapter }) => {
     }
   });
 
+  it('recovers a client that had received nothing since its greeting', async () => {
+    const c = client(NO_POLLING);
+    try {
+      await waitFor(() => c.engine.status().link === 'live', 5000, 'live link');
+      await waitUntilEqual(t, c, centerId);
+      const oldId = c.socket.id;
+      const mgr = c.socket.io;
+      mgr.randomizationFactor(0);
+      mgr.reconnectionDelay(1500);
+      mgr.reconnectionDelayMax(1500);
+      const down = new Promise<void>((resolve) => c.socket.once('disconnect', () => resolve()));
+      mgr.engine.close();
+      await down;
+      const created = await createTestDelivery(t, centerId);
+      expect(c.socket.connected).toBe(false);
+      mgr.reconnectionDelay(100);
+      mgr.reconnectionDelayMax(500);
+
+      await waitFor(() => c.engine.status().lastReconnect !== null, 10_000, 'reconnect');
+      await waitUntilEqual(t, c, centerId);
+      expect(c.socket.recovered).toBe(true);
+      expect(c.socket.id).toBe(oldId);
+      expect(c.engine.status().repaired).toEqual({ recovery: 1, resync: 0, snapshot: 0, polling: 0 });
+      expect(c.store.get(created.deliverySeq)?.deliverySeq).toBe(created.deliverySeq);
+    } finally {
+      c.close();
+    }
+  });
+
   it('resyncs from the watermark when the session cannot be recovered, asking only for what changed', async () => {
     const c = client(NO_POLLING);
     try {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { localWhenOwnSocket } from '../../server/realtime/worker-adapter';
+import { localWhenOwnSocket } from '../../server/realtime/own-socket-emits';
 
-describe('cluster workers keep emits to their own sockets local', () => {
+describe('emits to one socket stay with the process that holds it', () => {
   const own = new Map<string, unknown>([['sock-A', new Set()]]);
 
   it('marks an emit to one socket this worker holds as local', () => {
