@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { createWorkerAdapter } from './realtime/worker-adapter';
 import { createStreamsAdapter } from './realtime/streams-adapter';
 import { SingleNodeAdapter } from './realtime/own-socket-emits';
+import { keepWhatHandshakesRead } from './realtime/handshake';
 import { Server as IoServer } from 'socket.io';
 import { z } from 'zod';
 import { NAMESPACES, rooms, shopsStatusRequestSchema, type ShopStatus } from '../protocol';
@@ -204,6 +205,8 @@ export function createApplication(deps: AppDeps) {
   const connectionsByIp = new Map<string, number>();
   io.engine.on('connection', (raw: { request: IncomingMessage; on(event: 'close', fn: () => void): void }) => {
     const ip = clientIp(raw.request, trustProxy);
+    // The connection keeps only what namespace handshakes read (server/realtime/handshake.ts).
+    keepWhatHandshakesRead(raw.request);
     connectionsByIp.set(ip, (connectionsByIp.get(ip) ?? 0) + 1);
     // Engine.IO closes a connection once; `on` spares the wrapper objects `once` keeps per connection.
     raw.on('close', () => {

@@ -180,6 +180,27 @@ describe.each(BACKENDS)('trust boundary on $name', (backend) => {
     native.disconnect();
   });
 
+  it('authenticates a namespace opened later on a cookie connection; the connection keeps only the cookie and origin of its request', async () => {
+    const cookie = await browserLogin(t, 'dispatcher@demo.local');
+    const dispatch = await connectWithHeaders(t, NAMESPACES.dispatch, { cookie, origin: t.url, 'user-agent': 'test-browser' });
+    await new Promise((r) => setTimeout(r, 200));
+    // The same connection (one Manager, one Engine.IO session) opens /chat afterwards.
+    const chat = dispatch.io.socket(NAMESPACES.chat);
+    chat.connect();
+    await new Promise<void>((resolve, reject) => {
+      chat.once('connect', () => resolve());
+      chat.once('connect_error', reject);
+    });
+    expect(chat.id).toBeDefined();
+    const held = t.app.io.of(NAMESPACES.chat).sockets.get(chat.id!);
+    expect((held?.data as { user?: { email: string } } | undefined)?.user?.email).toBe('dispatcher@demo.local');
+    expect(held?.handshake.headers).toEqual({ cookie, origin: t.url });
+    expect(held?.handshake.xdomain).toBe(true);
+    expect(held?.handshake.query).toMatchObject({ EIO: '4', transport: 'websocket' });
+    chat.disconnect();
+    dispatch.disconnect();
+  });
+
   it('sends security headers (CSP with frame-ancestors, nosniff, referrer policy) on every answer', async () => {
     for (const path of ['/api/health', '/no-such-page']) {
       const res = await fetch(`${t.url}${path}`);
