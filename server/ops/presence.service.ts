@@ -3,7 +3,7 @@ import type { Logger } from '../logger';
 import { observeEvents, onDeparture } from '../realtime/ack';
 import type { DispatchNamespace, DispatchSocket } from '../realtime/types';
 import type { OpsMetrics } from './ops.metrics';
-import type { PresenceStore } from './presence.store';
+import { frozenEntry, type PresenceStore } from './presence.store';
 
 export interface PresenceOptions {
   store: PresenceStore;
@@ -21,8 +21,11 @@ const RIDER_ACTIVITY = new Set(['rider:position', 'delivery:pick_up', 'delivery:
 const REANNOUNCE_MS = 60_000;
 
 interface LocalConn {
-  /** One entry per center of the user (same connection). */
-  entries: PresenceEntry[];
+  /**
+   * One entry per center of the user (same connection). Frozen, and replaced on every change:
+   * the memory store keeps these objects themselves, not copies.
+   */
+  entries: readonly PresenceEntry[];
   /** Repair totals last reported per center and layer (made by the first report that has any). */
   repaired: Record<string, number> | null;
   announcedAt: number;
@@ -65,6 +68,11 @@ export function createPresence(opts: PresenceOptions) {
     metrics.presence.set({ center: String(centerId), role }, Math.max(0, n));
   }
 
+  /** Replace the connection's entries with ones that carry `patch` (the same facts in every center). */
+  function update(conn: LocalConn, patch: Partial<PresenceEntry>) {
+    conn.entries = conn.entries.map((e) => frozenEntry({ ...e, ...patch }));
+  }
+
   function save(conn: LocalConn, announceIt: boolean) {
     const now = Date.now();
     for (const e of conn.entries) {
@@ -82,10 +90,8 @@ export function createPresence(opts: PresenceOptions) {
     const at = new Date();
     const wasSilent = conn.entries.some((e) => isSilent(e, at.getTime()));
     const firstFix = event === 'rider:position' && conn.entries.some((e) => e.lastLocationAt === null);
-    for (const e of conn.entries) {
-      e.lastActivityAt = e.lastSeenAt = at.toISOString();
-      if (event === 'rider:position') e.lastLocationAt = e.lastActivityAt;
-    }
+    const iso = at.toISOString();
+    update(conn, event === 'rider:position' ? { lastActivityAt: iso, lastSeenAt: iso, lastLocationAt: iso } : { lastActivityAt: iso, lastSeenAt: iso });
     save(conn, wasSilent || firstFix || at.getTime() - conn.announcedAt > REANNOUNCE_MS);
   }
 
@@ -107,23 +113,25 @@ export function createPresence(opts: PresenceOptions) {
     const transport = socket.conn.transport.name === 'websocket' ? 'websocket' : 'polling';
     const centers = user.centerIds.length > 0 ? user.centerIds : [0];
     const conn: LocalConn = {
-      entries: centers.map((centerId) => ({
-        connId: socket.id,
-        userId: user.id,
-        name: user.name,
-        role: user.role,
-        riderId: user.riderId,
-        centerId,
-        nodeId,
-        transport,
-        appVersion: null,
-        battery: null,
-        duty: null,
-        connectedAt: now,
-        lastSeenAt: now,
-        lastLocationAt: null,
-        lastActivityAt: now,
-      })),
+      entries: centers.map((centerId) =>
+        frozenEntry({
+          connId: socket.id,
+          userId: user.id,
+          name: user.name,
+          role: user.role,
+          riderId: user.riderId,
+          centerId,
+          nodeId,
+          transport,
+          appVersion: null,
+          battery: null,
+          duty: null,
+          connectedAt: now,
+          lastSeenAt: now,
+          lastLocationAt: null,
+          lastActivityAt: now,
+        }),
+      ),
       repaired: null,
       announcedAt: 0,
     };
@@ -134,7 +142,7 @@ export function createPresence(opts: PresenceOptions) {
     // Only a connection that is not on WebSocket yet can upgrade to it.
     if (transport === 'polling') {
       socket.conn.once('upgrade', () => {
-        for (const e of conn.entries) e.transport = 'websocket' satisfies Transport;
+        update(conn, { transport: 'websocket' satisfies Transport });
         save(conn, true);
       });
     }
@@ -146,23 +154,17 @@ export function createPresence(opts: PresenceOptions) {
     const conn = local.get(socket.id);
     if (!conn) return { ttlSec: ttlMs / 1000 };
     const now = new Date().toISOString();
-    let changed = false;
-    const battery = hb.battery ? { level: Math.round(hb.battery.level * 20) / 20, charging: hb.battery.charging } : null;
-    for (const e of conn.entries) {
-      e.lastSeenAt = now;
-      if (hb.appVersion !== undefined && hb.appVersion !== e.appVersion) {
-        e.appVersion = hb.appVersion;
-        changed = true;
-      }
-      if (hb.duty !== undefined && hb.duty !== e.duty) {
-        e.duty = hb.duty;
-        changed = true;
-      }
-      if (battery && (battery.level !== e.battery?.level || battery.charging !== e.battery.charging)) {
-        e.battery = battery;
-        changed = true;
-      }
-    }
+    const patch: Partial<PresenceEntry> = { lastSeenAt: now };
+    if (hb.appVersion !== undefined) patch.appVersion = hb.appVersion;
+    if (hb.duty !== undefined) patch.duty = hb.duty;
+    if (hb.battery) patch.battery = { level: Math.round(hb.battery.level * 20) / 20, charging: hb.battery.charging };
+    const changed = conn.entries.some(
+      (e) =>
+        (patch.appVersion !== undefined && patch.appVersion !== e.appVersion) ||
+        (patch.duty !== undefined && patch.duty !== e.duty) ||
+        (patch.battery != null && (patch.battery.level !== e.battery?.level || patch.battery.charging !== e.battery.charging)),
+    );
+    update(conn, patch);
     // Repair counts: only the increase since the last heartbeat, and only for one of the
     // user's own centers (bounded labels).
     if (hb.repaired && hb.centerId !== undefined && socket.data.user.centerIds.includes(hb.centerId)) {

@@ -24,15 +24,13 @@ export interface PresenceStore {
 }
 
 /**
- * A stored entry: a frozen copy, so the caller's later changes to its own object do not leak in
- * and a reader cannot change the store. Strings are immutable and shared with the caller's entry;
- * only the objects are copied. `list` hands these out without copying: the alert evaluator's
- * sweep lists every center every report interval, and a deep copy of each of tens of thousands
- * of entries was most of an idle server's JavaScript time (and its garbage).
+ * A presence entry that nobody can change: the strings are shared with `e` (they are immutable),
+ * the objects are copied and frozen. Presence builds its entries with this and replaces them on
+ * change, so the memory store can keep the very object it is given instead of a copy of its own.
  */
-const frozenCopy = (e: PresenceEntry): PresenceEntry =>
+export const frozenEntry = (e: Readonly<PresenceEntry>): PresenceEntry =>
   // Field by field, not `{ ...e }`: V8 gave each frozen spread copy a hidden class of its own
-  // (about 450 bytes per entry); copies made from one literal share one.
+  // (about 450 bytes per entry); entries made from one literal share one.
   Object.freeze({
     connId: e.connId,
     userId: e.userId,
@@ -51,6 +49,16 @@ const frozenCopy = (e: PresenceEntry): PresenceEntry =>
     lastActivityAt: e.lastActivityAt,
   });
 
+/**
+ * What the memory store keeps: the entry itself when it is already frozen all the way down (no
+ * later change by the caller can reach the store, and a reader cannot change it), else a frozen
+ * copy. `list` hands these out without copying: the alert evaluator's sweep lists every center
+ * every report interval, and a deep copy of each of tens of thousands of entries was most of an
+ * idle server's JavaScript time (and its garbage).
+ */
+const kept = (e: PresenceEntry): PresenceEntry =>
+  Object.isFrozen(e) && (e.battery === null || Object.isFrozen(e.battery)) ? e : frozenEntry(e);
+
 export function createMemoryPresenceStore(): PresenceStore {
   const byCenter = new Map<number, Map<string, { entry: PresenceEntry; exp: number }>>();
   const center = (id: number) => {
@@ -66,7 +74,7 @@ export function createMemoryPresenceStore(): PresenceStore {
   let nextExpiry = Number.POSITIVE_INFINITY;
   return {
     upsert(entry, ttlMs, now = Date.now()) {
-      center(entry.centerId).set(entry.connId, { entry: frozenCopy(entry), exp: now + ttlMs });
+      center(entry.centerId).set(entry.connId, { entry: kept(entry), exp: now + ttlMs });
       nextExpiry = Math.min(nextExpiry, now + ttlMs);
       return Promise.resolve();
     },

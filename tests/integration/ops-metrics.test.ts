@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NAMESPACES, type MonitorHistory, type MonitorOverview, type PresenceChange } from '../../protocol';
+import { NAMESPACES, type MonitorHistory, type MonitorOverview, type PresenceChange, type PresenceList } from '../../protocol';
 import { embedded } from '../support/backends';
 import { ask, createTestDelivery, data, nextEvent, startTestApp, type TestApp } from '../support/app';
 
@@ -70,5 +70,18 @@ describe('operations on a single node (no Redis)', () => {
     data(await ask(phone, 'rider:position', { lat: 37.5, lng: 127.0 }));
     const entry = await back;
     expect('entry' in entry && entry.entry.lastLocationAt).not.toBeNull();
+  });
+
+  it('lists a rider that came on polling as websocket once it upgrades, with the facts of its heartbeat', async () => {
+    const dispatcher = await t.connect(NAMESPACES.dispatch, await t.token('dispatcher@demo.local'));
+    data(await ask(dispatcher, 'center:join', { centerId: 1 }));
+    const rider = await t.createUser('rider', [1]);
+    const onWebsocket = nextEvent<PresenceChange>(dispatcher, 'presence:changed', (c) => 'entry' in c && c.entry.riderId === rider.user.riderId && c.entry.transport === 'websocket', 6000);
+    const phone = await t.connect(NAMESPACES.dispatch, rider.token, { transports: ['polling', 'websocket'] });
+    const announced = await onWebsocket;
+    expect('entry' in announced && announced.entry.connId).toBe(phone.id);
+    data(await ask(phone, 'presence:heartbeat', { appVersion: '2.3.4', battery: { level: 0.81, charging: false }, duty: 'on' }));
+    const list = data(await ask<PresenceList>(dispatcher, 'presence:list', { centerId: 1 }));
+    expect(list.entries.find((e) => e.connId === phone.id)).toMatchObject({ transport: 'websocket', appVersion: '2.3.4', battery: { level: 0.8, charging: false }, duty: 'on' });
   });
 });

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PresenceEntry } from '../../protocol';
 import { createMemoryNodeRegistry, createRedisNodeRegistry, type NodeRegistry } from '../../server/ops/node-registry';
-import { createMemoryPresenceStore, createRedisPresenceStore, type PresenceStore } from '../../server/ops/presence.store';
+import { createMemoryPresenceStore, createRedisPresenceStore, frozenEntry, type PresenceStore } from '../../server/ops/presence.store';
 import { connectTestRedis, dropPrefix, uniquePrefix } from '../support/redis';
 
 let redis: Redis;
@@ -104,6 +104,36 @@ describe.each(stores)('presence store contract: $name', ({ make }) => {
     await s.upsert(b, 1000, T);
     await s.remove(1, a.connId);
     expect(await s.list(1, T + 1)).toEqual([b]);
+  });
+
+  it("a caller's later changes to its own entry do not reach the store", async () => {
+    const s = fresh();
+    const a = entry();
+    const before = structuredClone(a);
+    await s.upsert(a, 1000, T);
+    a.duty = 'off';
+    a.battery!.level = 0.1;
+    expect(await s.list(1, T + 1)).toEqual([before]);
+  });
+});
+
+describe('memory presence store', () => {
+  const T = 1_800_000_000_000;
+
+  it('keeps an entry that is frozen all the way down as it is, and a frozen copy of any other', async () => {
+    const s = createMemoryPresenceStore();
+    const frozen = frozenEntry(entry());
+    const open = entry();
+    const halfFrozen = Object.freeze(entry());
+    for (const e of [frozen, open, halfFrozen]) await s.upsert(e, 1000, T);
+    const [keptFrozen, keptOpen, keptHalf] = await s.list(1, T + 1);
+    expect(keptFrozen).toBe(frozen);
+    expect(keptOpen).not.toBe(open);
+    expect(keptOpen).toEqual(open);
+    expect(Object.isFrozen(keptOpen) && Object.isFrozen(keptOpen!.battery)).toBe(true);
+    // The battery of an entry frozen only at the top could still be changed by its owner.
+    expect(keptHalf).not.toBe(halfFrozen);
+    expect(Object.isFrozen(keptHalf!.battery)).toBe(true);
   });
 });
 
