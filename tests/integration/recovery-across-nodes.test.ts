@@ -47,13 +47,18 @@ describe('connection state recovery on another node (Redis Streams adapter)', ()
     const url = `http://127.0.0.1:${proxy.port}`;
     const res = await fetch(`${url}/api/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'hq@demo.local', password: 'recovery-pass' }) });
     const { token } = (await res.json()) as { token: string };
-    const s = io(`${url}/dispatch`, { transports: ['websocket'], forceNew: true, auth: { token }, reconnectionDelay: 1500, reconnectionDelayMax: 1500, randomizationFactor: 0 });
+    // The test reconnects the client itself, once node 0 has seen the transport die (below).
+    const s = io(`${url}/dispatch`, { transports: ['websocket'], forceNew: true, auth: { token }, reconnection: false });
     socket = s;
+    // The greeting comes through the Redis stream and carries the client's first offset: a client
+    // whose transport dies before it has one cannot recover (it resyncs), so the test waits for it.
+    const greeted = new Promise<void>((resolve) => s.once('hello', () => resolve()));
     await new Promise<void>((resolve, reject) => {
       s.once('connect', () => resolve());
       s.once('connect_error', reject);
     });
     await s.timeout(5000).emitWithAck('center:join', { all: true });
+    await greeted;
     const firstId = s.id;
     const onFirst = nodes[0]!.app.io.of('/dispatch').sockets.has(firstId!);
     expect(onFirst).toBe(true);
@@ -76,7 +81,18 @@ describe('connection state recovery on another node (Redis Streams adapter)', ()
       );
     }
     expect(s.connected).toBe(false);
-    await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+    // A session can be recovered once the node that held it has seen the transport die and stored
+    // it; a client back before that gets a new session and resyncs (the second layer). On a busy
+    // machine that can take longer than a reconnect delay, so wait for the stored session.
+    const sessions = `${adapter.deps.redisStream!}:session:*`;
+    const deadline = Date.now() + 10_000;
+    while ((await adapter.deps.redis!.keys(sessions)).length === 0) {
+      if (Date.now() > deadline) throw new Error('node 0 never stored the session');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const back = new Promise<void>((resolve) => s.once('connect', () => resolve()));
+    s.connect();
+    await back;
     expect(s.recovered).toBe(true);
     expect(s.id).toBe(firstId);
     expect(nodes[1]!.app.io.of('/dispatch').sockets.has(s.id!)).toBe(true); // now served by the other node
