@@ -30,7 +30,7 @@ import { registerOrderRoutes } from './orders/orders.routes';
 import { createOrdersService } from './orders/orders.service';
 import { registerPublishRoutes } from './publish/publish.routes';
 import { createPublishService } from './publish/publish.service';
-import { secureNamespace, sessionRoom } from './realtime/auth.middleware';
+import { secureNamespace } from './realtime/auth.middleware';
 import { registerCallcenterHandlers } from './realtime/callcenter.handlers';
 import { registerChatHandlers } from './realtime/chat.handlers';
 import { registerDispatchHandlers } from './realtime/dispatch.handlers';
@@ -258,9 +258,15 @@ export function createApplication(deps: AppDeps) {
   const nsList = [ns.dispatch, ns.chat, ns.callcenter, ns.monitor];
   const tokenTtl = deps.tokenTtlSeconds ?? TOKEN_TTL_SECONDS;
   const revocations = createRevocations(tokenTtl);
-  /** This node's sockets of ended sessions go at once (every node runs this for its own). */
+  /**
+   * This node's sockets of ended sessions go at once (every node runs this for its own). Found by
+   * the session id each socket keeps, not through a room per session: sessions end rarely, and a
+   * room of its own would cost every connection a map entry, a set and a key for its whole life.
+   */
   const endLocalSessions = (sids: string[]) => {
-    for (const n of nsList) n.in(sids.map(sessionRoom)).local.disconnectSockets(true);
+    const ended = new Set(sids);
+    const going = nsList.flatMap((n) => [...n.sockets.values()].filter((s) => ended.has(s.data.sid)));
+    for (const s of going) s.disconnect(true);
   };
   /** This node's sockets of a changed user reconnect, and are authorized again with fresh claims. */
   const refreshLocalUser = (userId: number) => {

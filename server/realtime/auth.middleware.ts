@@ -13,9 +13,6 @@ type AuthSocket = Socket<Record<string, never>, Pick<Hello, 'hello'>, Record<str
 /** Commands one socket may send per second before it is told to slow down. */
 export const COMMANDS_PER_SECOND = 30;
 
-/** The room of every socket of one session: sign-out disconnects exactly these, on every node. */
-export const sessionRoom = (sid: string) => `session:${sid}`;
-
 /** What is left of a handshake's `auth` once its token was used (usually nothing: one shared object). */
 const NO_AUTH: Record<string, unknown> = Object.freeze({});
 function withoutToken(auth: Record<string, unknown>): Record<string, unknown> {
@@ -25,8 +22,8 @@ function withoutToken(auth: Record<string, unknown>): Record<string, unknown> {
 
 /**
  * Every namespace: refuse sockets without a valid session (cookie or `auth: { token }`) or not
- * allowed in this namespace by the policy, keep the user on the socket, put it in its private
- * room and its session's room, greet it, count (then ignore) events that are not commands of
+ * allowed in this namespace by the policy, keep the user and its session id on the socket, put it
+ * in its private room, greet it, count (then ignore) events that are not commands of
  * this namespace, and answer a socket that floods commands with `rate_limited` instead of running
  * them. A fresh token costs no database read; an expired or stale one is renewed from the database.
  *
@@ -84,7 +81,7 @@ export function secureNamespace(nsp: Namespace, name: NamespaceName, deps: { aut
   }
   nsp.on('connection', (socket: AuthSocket) => {
     const user = socket.data.user;
-    void socket.join([rooms.user(user.id), sessionRoom(socket.data.sid)]);
+    void socket.join(rooms.user(user.id));
     deps.metrics.sockets.inc({ namespace: name });
     socket.onAny(dispatch);
     socket.on('disconnect', depart);
