@@ -26,7 +26,7 @@ function rawText(raw: RawData): string {
 export type ClientKind = 'product' | 'socketio' | 'ws';
 
 export type LoadgenRequest =
-  | { type: 'open'; kind: ClientKind; urls: string[]; tokens: string[][]; rooms: string[]; centerIds: number[]; count: number; concurrency: number; sources: string[] }
+  | { type: 'open'; kind: ClientKind; urls: string[]; /** One per new client, in order (product). */ tokens: string[]; rooms: string[]; centerIds: number[]; count: number; concurrency: number; sources: string[] }
   | { type: 'acks'; durationMs: number; perSecond: number; avoidUrl?: string }
   | { type: 'fanout-start' }
   | { type: 'fanout-stop' }
@@ -245,7 +245,8 @@ async function open(req: Extract<LoadgenRequest, { type: 'open' }>): Promise<Loa
   let next = 0;
   const worker = async () => {
     while (next < req.count) {
-      const i = start + next++;
+      const k = next++;
+      const i = start + k;
       const urlIndex = i % req.urls.length;
       const roomIndex = i % req.rooms.length;
       const c: Client = {
@@ -254,7 +255,7 @@ async function open(req: Extract<LoadgenRequest, { type: 'open' }>): Promise<Loa
         urlIndex,
         room: req.rooms[roomIndex]!,
         centerId: req.centerIds[roomIndex] ?? 0,
-        token: req.tokens[roomIndex]?.[Math.floor(i / req.rooms.length) % Math.max(1, req.tokens[roomIndex]?.length ?? 1)] ?? '',
+        token: req.tokens[k] ?? '',
         source: req.sources[i % req.sources.length]!,
         open: false,
         pending: new Map(),

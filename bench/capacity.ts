@@ -24,6 +24,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
+import { createTokenSigner } from '../server/auth/tokens';
 import { lineChart } from './chart';
 import type { ClientKind, LoadgenReply, LoadgenRequest } from './capacity-loadgen';
 import {
@@ -59,8 +60,11 @@ interface Target {
   urls: string[];
   rooms: string[];
   centerIds: number[];
-  /** Tokens per room (product only). */
-  tokens: string[][];
+  /**
+   * Tokens for new clients whose rooms are `roomIndexes` (one each, in order; product only):
+   * each of its own account and session unless the accounts are shared (`--users`).
+   */
+  tokensFor(roomIndexes: readonly number[]): string[];
   /** Every server process (workers included). */
   pids(): number[];
   publish(urlIndex: number, roomIndex: number, title: string): Promise<boolean>;
@@ -124,7 +128,7 @@ async function startBaseline(kind: 'socketio' | 'ws', cpu: number | null, cleanu
     urls: [url],
     rooms,
     centerIds: [1, 2, 3],
-    tokens: [],
+    tokensFor: () => [],
     processes: 1,
     oneUrl: true,
     describe: kind === 'socketio' ? 'Socket.IO 4.8, websocket only, no auth, /dispatch, join + ping acks' : 'ws, rooms as Sets, JSON frames',
@@ -161,9 +165,15 @@ async function sql(databaseUrl: string, text: string, values: unknown[] = []): P
 }
 
 /** Dispatcher accounts made in the database in one statement each (not through sign-up), `perCenter` per center. */
-async function createUsers(databaseUrl: string, perCenter: number): Promise<{ centerIds: number[]; emails: string[][] }> {
+/** The demo seed's first three centers: one room each. */
+async function demoCenters(databaseUrl: string): Promise<number[]> {
   const centers = (await sql(databaseUrl, 'SELECT id FROM "Center" ORDER BY id LIMIT 3')).rows.map((r: { id: number }) => r.id);
   if (centers.length === 0) throw new Error('the demo seed made no centers');
+  return centers;
+}
+
+/** `perCenter` dispatcher accounts per center with the demo password (shared by many clients; signed in through the API). */
+async function createUsers(databaseUrl: string, centers: readonly number[], perCenter: number): Promise<string[][]> {
   const emails: string[][] = [];
   for (const centerId of centers) {
     const list = Array.from({ length: perCenter }, (_, k) => `cap-${centerId}-${k}@bench.local`);
@@ -178,7 +188,36 @@ async function createUsers(databaseUrl: string, perCenter: number): Promise<{ ce
       [list, centerId],
     );
   }
-  return { centerIds: centers, emails };
+  return emails;
+}
+
+/**
+ * One dispatcher account of its own per client, each with a session of its own, as real riders'
+ * phones and dispatchers' tabs are: per-user and per-session costs (rooms, claims) are not shared
+ * across thousands of sockets as they would be with a few accounts. Accounts and sessions are
+ * written to the database as a sign-in writes them, and the tokens signed with the product's own
+ * signer and the server's secret: a sign-in hashes a password (scrypt), and tens of thousands of
+ * them would take most of an hour here.
+ */
+async function createAccounts(databaseUrl: string, centerIds: readonly number[], perCenter: number, secret: string): Promise<string[][]> {
+  const signer = createTokenSigner(secret);
+  const pools: string[][] = [];
+  for (const centerId of centerIds) {
+    const res = await sql(
+      databaseUrl,
+      `WITH u AS (
+         INSERT INTO "User" (email, name, role, "passwordHash")
+         SELECT 'acct-' || $1::int || '-' || g || '@bench.local', 'Account ' || $1::int || '-' || g, 'dispatcher', 'unusable'
+         FROM generate_series(1, $2::int) g RETURNING id, email, name),
+       m AS (INSERT INTO "CenterMembership" ("userId", "centerId") SELECT id, $1::int FROM u),
+       s AS (INSERT INTO "Session" (id, "userId", "expiresAt") SELECT gen_random_uuid()::text, id, now() + interval '12 hours' FROM u RETURNING id, "userId")
+       SELECT s.id AS sid, u.id, u.email, u.name FROM s JOIN u ON u.id = s."userId"`,
+      [centerId, perCenter],
+    );
+    const rows = res.rows as { sid: string; id: number; email: string; name: string }[];
+    pools.push(await Promise.all(rows.map((r) => signer.sign(r.sid, { id: r.id, email: r.email, name: r.name, role: 'dispatcher', centerIds: [centerId], riderId: null }))));
+  }
+  return pools;
 }
 
 interface ProductOptions {
@@ -186,7 +225,10 @@ interface ProductOptions {
   mode: 'processes' | 'cluster';
   cpu: number | null;
   adminUrl: string;
+  /** Shared dispatcher accounts per center; 0: an account and a session of its own per client. */
   usersPerCenter: number;
+  /** Clients this target opens at most (the probe's included): accounts made when not shared. */
+  clients: number;
   log: (m: string) => void;
   cleanup: Cleanup;
   redisPort: number;
@@ -234,9 +276,22 @@ async function startProduct(o: ProductOptions): Promise<Target> {
     u.pathname = `/${first.database}`;
     return u.toString();
   })();
-  const { centerIds, emails } = await createUsers(dbUrl, o.usersPerCenter);
-  const tokens: string[][] = [];
-  for (const list of emails) tokens.push(await Promise.all(list.map((e) => first.token(e, DEMO_PASSWORD))));
+  const centerIds = await demoCenters(dbUrl);
+  const pools: string[][] = [];
+  if (o.usersPerCenter > 0) {
+    for (const list of await createUsers(dbUrl, centerIds, o.usersPerCenter)) pools.push(await Promise.all(list.map((e) => first.token(e, DEMO_PASSWORD))));
+  } else {
+    pools.push(...(await createAccounts(dbUrl, centerIds, Math.ceil(o.clients / centerIds.length) + 50, secret)));
+  }
+  /** Shared accounts go round; own accounts are handed out once each (a reconnect keeps its token). */
+  const handedOut = centerIds.map(() => 0);
+  const tokensFor = (roomIndexes: readonly number[]) =>
+    roomIndexes.map((r) => {
+      const pool = pools[r]!;
+      const k = handedOut[r]!++;
+      if (o.usersPerCenter === 0 && k >= pool.length) throw new Error(`capacity: more clients in room ${r} than the ${pool.length} accounts made for it`);
+      return pool[k % pool.length]!;
+    });
   const killed = new Set<number>();
   return {
     name: multi ? `product, ${o.workers} ${o.mode === 'cluster' ? 'workers' : 'processes'}` : 'product, 1 process',
@@ -244,7 +299,7 @@ async function startProduct(o: ProductOptions): Promise<Target> {
     urls: servers.map((s) => s.url),
     rooms: centerIds.map((id) => `center:${id}`),
     centerIds,
-    tokens,
+    tokensFor,
     describe: `SERVE_PAGES=off${!multi ? ', WORKERS=1' : o.mode === 'cluster' ? `, WORKERS=${o.workers} (node:cluster, workers accepting on the shared port, cluster adapter, no Redis)` : `, ${o.workers} server processes on one database, Redis Streams adapter on a private redis-server`}`,
     processes: o.workers,
     oneUrl: o.mode === 'cluster' || !multi,
@@ -474,6 +529,13 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
   let failedTotal = 0;
   const errors: string[] = [];
   const goals = rampGoals(p.step, p.max, p.fanoutAt);
+  /** Clients each load generator has been asked to open so far (a client's room is its index modulo the rooms). */
+  const opening = gens.map(() => 0);
+  const newClients = (g: number, count: number) => {
+    const roomIndexes = Array.from({ length: count }, (_, k) => (opening[g]! + k) % target.rooms.length);
+    opening[g]! += count;
+    return target.tokensFor(roomIndexes);
+  };
   const fanoutGoal = goals.includes(p.fanoutAt ?? -1) ? p.fanoutAt : p.max;
   let fannedOut = false;
   for (const goal of goals) {
@@ -488,7 +550,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       gens.map((g, i) => {
         const count = Math.floor(add / gens.length) + (i < add % gens.length ? 1 : 0);
         return g.ask(
-          { type: 'open', kind: target.kind, urls: target.urls, tokens: target.tokens, rooms: target.rooms, centerIds: target.centerIds, count, concurrency: p.concurrency, sources: sources() },
+          { type: 'open', kind: target.kind, urls: target.urls, tokens: newClients(i, count), rooms: target.rooms, centerIds: target.centerIds, count, concurrency: p.concurrency, sources: sources() },
           'opened',
         );
       }),
@@ -629,7 +691,17 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     // just stay closed: it is not told about the storm.)
     const probe = Loadgen.start(loadCpu, cleanup);
     const probed = await probe.ask(
-      { type: 'open', kind: target.kind, urls: target.urls, tokens: target.tokens, rooms: target.rooms, centerIds: target.centerIds, count: PROBE_CLIENTS, concurrency: 20, sources: sources() },
+      {
+        type: 'open',
+        kind: target.kind,
+        urls: target.urls,
+        tokens: target.tokensFor(Array.from({ length: PROBE_CLIENTS }, (_, k) => k % target.rooms.length)),
+        rooms: target.rooms,
+        centerIds: target.centerIds,
+        count: PROBE_CLIENTS,
+        concurrency: 20,
+        sources: sources(),
+      },
       'opened',
     );
     await target.killFirst();
@@ -723,7 +795,7 @@ export const capacity: Benchmark = {
     { name: 'acks', description: 'commands with an ack per second (all load generators together)', defaultText: '100' },
     { name: 'per-loadgen', description: 'most sockets one load-generator process opens', defaultText: '15000' },
     { name: 'concurrency', description: 'connects in flight per load generator', defaultText: '50' },
-    { name: 'users', description: 'dispatcher accounts per center (sockets share their tokens)', defaultText: '10' },
+    { name: 'users', description: 'dispatcher accounts per center that the clients share (0: an account and a session of its own per client)', defaultText: '0' },
     { name: 'storm-seconds', description: 'longest wait for a reconnect storm to settle', defaultText: '40' },
     { name: 'redis-port', description: 'port of the private redis-server for the N-process product', defaultText: '4601' },
     { name: 'cpu-profile', description: "directory for a CPU profile of each product process and cluster worker (written when it exits; Chrome DevTools)", defaultText: 'none' },
@@ -749,7 +821,7 @@ export const capacity: Benchmark = {
     const workers = intOption(a, 'workers', 2, 1);
     const mode = a.options.get('mode') ?? 'cluster';
     if (mode !== 'processes' && mode !== 'cluster') throw new UsageError('--mode must be processes or cluster');
-    const usersPerCenter = intOption(a, 'users', 10, 1);
+    const usersPerCenter = intOption(a, 'users', 0, 0);
     const redisPort = intOption(a, 'redis-port', 4601, 1);
     const profileDir = a.options.get('cpu-profile');
     if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
@@ -784,7 +856,18 @@ export const capacity: Benchmark = {
         const target =
           t === 'socketio' || t === 'ws'
             ? await startBaseline(t, serverCpu, cleanup)
-            : await startProduct({ workers: t === 'product-1' ? 1 : workers, mode, cpu: serverCpu, adminUrl: ctx.adminUrl, usersPerCenter, log: (m) => ctx.log(m), cleanup, redisPort, nodeOptions });
+            : await startProduct({
+                workers: t === 'product-1' ? 1 : workers,
+                mode,
+                cpu: serverCpu,
+                adminUrl: ctx.adminUrl,
+                usersPerCenter,
+                clients: (t === 'product-n' ? pN : p).max + PROBE_CLIENTS,
+                log: (m) => ctx.log(m),
+                cleanup,
+                redisPort,
+                nodeOptions,
+              });
         described.push({ name: target.name, describe: target.describe });
         results.push(await runTarget(ctx, target, t === 'product-n' ? pN : p, loadCpu, cleanup));
         const problems = target.logProblems?.();
@@ -810,7 +893,7 @@ export const capacity: Benchmark = {
     blocks.push(
       `Started ${started.toISOString()}. ${pinned ? `Servers pinned to CPU ${serverCpu}; load generators (at most ${p.perLoadgen} sockets each, ${Math.ceil(p.max / p.perLoadgen)}${pN.max !== p.max ? ` or ${Math.ceil(pN.max / p.perLoadgen)}` : ''} per target, source addresses 127.0.0.2-20) and the publisher to CPU ${loadCpu}` : 'Not pinned'}. ` +
         `Ramp to ${p.max} in steps of ${p.step}${pN.max !== p.max || pN.step !== p.step ? ` (the N-process product: to ${pN.max} in steps of ${pN.step})` : ''}, ${p.holdMs / 1000} s hold per step, ${p.acksPerSec} acks/s (product: centers:list, one database read; baselines: ping). ` +
-        'Every client is on /dispatch (websocket), authenticated (product) and in one of three center rooms.',
+        `Every client is on /dispatch (websocket), authenticated (product: ${usersPerCenter === 0 ? 'a dispatcher account and a session of its own per client' : `${usersPerCenter} dispatcher accounts per center, shared`}) and in one of three center rooms.`,
       described.map((d) => `- ${d.name}: ${d.describe}`).join('\n'),
     );
     const names = [...new Set(steps.map((s) => s.target))];
