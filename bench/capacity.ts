@@ -44,6 +44,7 @@ import {
   withOpenFiles,
   DEMO_PASSWORD,
   freePort,
+  heapAfterGcMb,
   type Summary,
 } from './lib';
 import type { Benchmark, BenchContext, BenchReport } from './types';
@@ -70,6 +71,8 @@ interface Target {
   publish(urlIndex: number, roomIndex: number, title: string): Promise<boolean>;
   /** Event-loop delay since the previous call, worst over the processes that answered. */
   lag(): Promise<{ p99: number; max: number } | null>;
+  /** Live heap after forced garbage collection, MB (single-process targets, through the inspector). */
+  heapMb?(): Promise<number | null>;
   /** Kill the process behind urls[0], or one worker in cluster mode (reconnect storm). */
   killFirst?(): Promise<void>;
   /** Processes that share the clients (the storm kills one of them). */
@@ -103,7 +106,8 @@ function pinArgs(cpu: number | null, cmd: string, args: string[]): [string, stri
 /** Start a baseline server (bench/capacity-baseline.ts) and wait until it listens. */
 async function startBaseline(kind: 'socketio' | 'ws', cpu: number | null, cleanup: Cleanup): Promise<Target> {
   const port = await freePort();
-  const [cmd, args] = withOpenFiles(true, pinArgs(cpu, process.execPath, ['--import', 'tsx', 'bench/capacity-baseline.ts', kind, String(port)]));
+  const inspectPort = await freePort();
+  const [cmd, args] = withOpenFiles(true, pinArgs(cpu, process.execPath, [`--inspect=127.0.0.1:${inspectPort}`, '--import', 'tsx', 'bench/capacity-baseline.ts', kind, String(port)]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
   cleanup.add(`stop ${kind} baseline`, () => stopChild(child, 5000));
   const lines: string[] = [];
@@ -150,6 +154,7 @@ async function startBaseline(kind: 'socketio' | 'ws', cpu: number | null, cleanu
         return null;
       }
     },
+    heapMb: () => heapAfterGcMb(inspectPort),
     stop: () => stopChild(child, 5000),
   };
 }
@@ -264,7 +269,10 @@ async function startProduct(o: ProductOptions): Promise<Target> {
   if (multi && o.mode === 'processes') env.REDIS_URL = await startRedis(o.redisPort, o.cleanup);
   env.WORKERS = o.mode === 'cluster' ? String(o.workers) : '1';
   const databaseName = `dd_bench_cap_${process.pid}`;
-  const first = await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, databaseName, raiseOpenFiles: true, seedHere: true, nodeOptions: o.nodeOptions });
+  // One process: its inspector reads the live heap after each step (the workers of a cluster would each need one).
+  const inspectPort = multi ? null : await freePort();
+  const firstOptions = inspectPort === null ? o.nodeOptions : [...o.nodeOptions, `--inspect=127.0.0.1:${inspectPort}`];
+  const first = await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, databaseName, raiseOpenFiles: true, seedHere: true, nodeOptions: firstOptions });
   const servers = [first];
   if (multi && o.mode === 'processes') {
     for (let k = 1; k < o.workers; k++) {
@@ -300,6 +308,7 @@ async function startProduct(o: ProductOptions): Promise<Target> {
     rooms: centerIds.map((id) => `center:${id}`),
     centerIds,
     tokensFor,
+    ...(inspectPort === null ? {} : { heapMb: () => heapAfterGcMb(inspectPort) }),
     describe: `SERVE_PAGES=off${!multi ? ', WORKERS=1' : o.mode === 'cluster' ? `, WORKERS=${o.workers} (node:cluster, workers accepting on the shared port, cluster adapter, no Redis)` : `, ${o.workers} server processes on one database, Redis Streams adapter on a private redis-server`}`,
     processes: o.workers,
     oneUrl: o.mode === 'cluster' || !multi,
@@ -421,6 +430,8 @@ interface StepResult {
   ack: Summary;
   ackFailed: number;
   loadgenRssMb: number;
+  /** Live heap after forced garbage collection at the end of the hold (single-process targets). */
+  heapMb: number | null;
   errors: string[];
 }
 
@@ -568,6 +579,8 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     const cpuPct = ((cpuMs() - c0) * 100) / (performance.now() - w0);
     const lag = await target.lag();
     const rssMb = rss();
+    // After the step's readings: the forced collections pause the server for a moment.
+    const heapMb = (await target.heapMb?.()) ?? null;
     const status = await Promise.all(gens.map((g) => g.ask({ type: 'status' }, 'status')));
     const step: StepResult = {
       target: target.name,
@@ -585,12 +598,13 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       ack: summarize(acks.lat),
       ackFailed: acks.failed,
       loadgenRssMb: sumOf(status.map((s) => s.rssMb)),
+      heapMb,
       errors: [...opened.flatMap((o) => o.errors), ...acks.errors].slice(0, 5),
     };
     steps.push(step);
     ctx.log(
       `capacity: ${target.name}: ${held}/${goal} held, ${failedTotal} failed, ${fmt(step.connectRate, 0)} connects/s, RSS ${fmt(rssMb, 0)} MB ` +
-        `(${fmt(step.rssPer1kMarginalMb, 1)} MB/1k over idle), CPU ${fmt(cpuPct, 0)}%, lag p99 ${fmt(step.lagP99Ms, 1)} ms, ack p99 ${fmt(step.ack.p99, 1)} ms`,
+        `(${fmt(step.rssPer1kMarginalMb, 1)} MB/1k over idle)${heapMb === null ? '' : `, heap after GC ${fmt(heapMb, 1)} MB`}, CPU ${fmt(cpuPct, 0)}%, lag p99 ${fmt(step.lagP99Ms, 1)} ms, ack p99 ${fmt(step.ack.p99, 1)} ms`,
     );
     if (failedTotal > Math.max(10, goal * 0.01)) {
       errors.push(`ramp stopped: ${failedTotal} failed connections by ${goal}`);
@@ -888,6 +902,17 @@ export const capacity: Benchmark = {
     const storms = results.flatMap((r) => (r.storm ? [r.storm] : []));
     const top = (name: string) => steps.filter((s) => s.target === name).at(-1);
     const bare = top('bare Socket.IO');
+    /**
+     * Live heap per 1,000 connections from the first step to the last, after forced collections:
+     * what each connection's objects hold, without the allocator's slack in RSS (and without the
+     * idle process, whose heap the first step already has).
+     */
+    const heapPer1k = (name: string) => {
+      const measured = steps.filter((s) => s.target === name && s.heapMb !== null);
+      const a = measured[0];
+      const b = measured.at(-1);
+      return a && b && b.held > a.held ? ((b.heapMb! - a.heapMb!) * 1000) / (b.held - a.held) : null;
+    };
 
     const blocks: string[] = [];
     blocks.push(
@@ -907,6 +932,8 @@ export const capacity: Benchmark = {
           ['RSS per 1k over idle, MB', ...names.map((n) => fmt(top(n)?.rssPer1kMarginalMb, 1))],
           ['  vs bare Socket.IO', ...names.map((n) => ratio(top(n)?.rssPer1kMarginalMb, bare?.rssPer1kMarginalMb))],
           ['RSS per 1k total, MB', ...names.map((n) => fmt(top(n)?.rssPer1kMb, 1))],
+          [`live heap per 1k after GC, MB (first to last step)`, ...names.map((n) => fmt(heapPer1k(n), 2))],
+          ['  vs bare Socket.IO', ...names.map((n) => ratio(heapPer1k(n), heapPer1k('bare Socket.IO')))],
           ['connects/s (last step)', ...names.map((n) => fmt(top(n)?.connectRate, 0))],
           ['CPU % while holding', ...names.map((n) => fmt(top(n)?.cpuPct, 0))],
           ['event-loop delay p99 / max ms', ...names.map((n) => `${fmt(top(n)?.lagP99Ms, 1)} / ${fmt(top(n)?.lagMaxMs, 1)}`)],
@@ -916,8 +943,8 @@ export const capacity: Benchmark = {
       ),
       '### Ramp',
       markdownTable(
-        ['target', 'connections', 'held', 'failed', 'connects/s', 'RSS MB', 'MB/1k over idle', 'CPU %', 'lag p99 ms', 'ack p50 ms', 'ack p99 ms'],
-        steps.map((s) => [s.target, String(s.connections), String(s.held), String(s.failed), fmt(s.connectRate, 0), fmt(s.rssMb, 0), fmt(s.rssPer1kMarginalMb, 1), fmt(s.cpuPct, 0), fmt(s.lagP99Ms, 1), fmt(s.ack.p50, 1), fmt(s.ack.p99, 1)]),
+        ['target', 'connections', 'held', 'failed', 'connects/s', 'RSS MB', 'MB/1k over idle', 'heap after GC MB', 'CPU %', 'lag p99 ms', 'ack p50 ms', 'ack p99 ms'],
+        steps.map((s) => [s.target, String(s.connections), String(s.held), String(s.failed), fmt(s.connectRate, 0), fmt(s.rssMb, 0), fmt(s.rssPer1kMarginalMb, 1), fmt(s.heapMb, 1), fmt(s.cpuPct, 0), fmt(s.lagP99Ms, 1), fmt(s.ack.p50, 1), fmt(s.ack.p99, 1)]),
       ),
     );
     if (fanouts.length) {

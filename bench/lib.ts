@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import WebSocket, { type RawData } from 'ws';
 import { createApiKey } from '../server/auth/apikeys';
 import { mallocEnv } from '../server/cluster/primary';
 import { openDatabase } from '../server/db/database';
@@ -172,6 +173,54 @@ export function pinSelf(cpu: number): boolean {
 }
 
 /** Resident set size of a process in MB, from /proc/<pid>/status (VmRSS). */
+/**
+ * Live heap of a Node process after forced full garbage collections, in MB, read through its
+ * inspector (the process was started with `--inspect=127.0.0.1:<port>`): what its objects hold,
+ * without the allocator's and the young generation's slack that RSS includes. Null when the
+ * inspector does not answer.
+ */
+export async function heapAfterGcMb(inspectPort: number): Promise<number | null> {
+  let socket: WebSocket | undefined;
+  try {
+    const targets = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`, { signal: AbortSignal.timeout(5000) })).json()) as { webSocketDebuggerUrl?: string }[];
+    const url = targets[0]?.webSocketDebuggerUrl;
+    if (!url) return null;
+    const ws = new WebSocket(url);
+    socket = ws;
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    let nextId = 0;
+    const call = (method: string, params: object = {}) =>
+      new Promise<{ result?: { result?: { value?: unknown } }; error?: { message: string } }>((resolve, reject) => {
+        const id = ++nextId;
+        const timer = setTimeout(() => reject(new Error(`inspector: no answer to ${method}`)), 60_000);
+        const onMessage = (raw: RawData) => {
+          const msg = JSON.parse(rawToString(raw)) as { id?: number };
+          if (msg.id !== id) return;
+          clearTimeout(timer);
+          ws.off('message', onMessage);
+          resolve(msg as never);
+        };
+        ws.on('message', onMessage);
+        ws.send(JSON.stringify({ id, method, params }));
+      });
+    // Several passes: a full collection can leave garbage that only the next one finds (weak
+    // references, finalizers).
+    for (let i = 0; i < 3; i++) await call('HeapProfiler.collectGarbage');
+    const used = await call('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true });
+    const bytes = used.result?.result?.value;
+    return typeof bytes === 'number' ? bytes / 1e6 : null;
+  } catch {
+    return null;
+  } finally {
+    socket?.close();
+  }
+}
+
+const rawToString = (raw: RawData): string => (Buffer.isBuffer(raw) ? raw.toString('utf8') : Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : Buffer.from(raw).toString('utf8'));
+
 export function readRssMb(pid: number): number | null {
   try {
     const kb = /^VmRSS:\s*(\d+)\s*kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
