@@ -14,15 +14,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Server } from 'socket.io';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { rawText } from './ws-text';
 
 /** A ws message as text (ws hands over a Buffer, a list of Buffers or an ArrayBuffer). */
-function rawText(raw: RawData): string {
-  if (Buffer.isBuffer(raw)) return raw.toString('utf8');
-  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
-  return Buffer.from(raw).toString('utf8');
-}
-
 const [kind, portArg] = process.argv.slice(2);
 if ((kind !== 'socketio' && kind !== 'ws') || !portArg || !Number.isInteger(Number(portArg))) {
   process.stderr.write('usage: capacity-baseline.ts socketio|ws PORT\n');

@@ -14,14 +14,9 @@
  * re-join their room and (product) resync from a watermark with `deliveries:sync`.
  */
 import { io as ioc, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import WebSocket, { type RawData } from 'ws';
+import WebSocket from 'ws';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-
-function rawText(raw: RawData): string {
-  if (Buffer.isBuffer(raw)) return raw.toString('utf8');
-  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
-  return Buffer.from(raw).toString('utf8');
-}
+import { rawText } from './ws-text';
 
 export type ClientKind = 'product' | 'socketio' | 'ws';
 

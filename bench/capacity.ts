@@ -169,7 +169,6 @@ async function sql(databaseUrl: string, text: string, values: unknown[] = []): P
   }
 }
 
-/** Dispatcher accounts made in the database in one statement each (not through sign-up), `perCenter` per center. */
 /** The demo seed's first three centers: one room each. */
 async function demoCenters(databaseUrl: string): Promise<number[]> {
   const centers = (await sql(databaseUrl, 'SELECT id FROM "Center" ORDER BY id LIMIT 3')).rows.map((r: { id: number }) => r.id);
@@ -177,7 +176,10 @@ async function demoCenters(databaseUrl: string): Promise<number[]> {
   return centers;
 }
 
-/** `perCenter` dispatcher accounts per center with the demo password (shared by many clients; signed in through the API). */
+/**
+ * Dispatcher accounts made in the database in one statement per center (not through sign-up),
+ * `perCenter` per center, with the demo password: shared by many clients, signed in through the API.
+ */
 async function createUsers(databaseUrl: string, centers: readonly number[], perCenter: number): Promise<string[][]> {
   const emails: string[][] = [];
   for (const centerId of centers) {

@@ -16,6 +16,7 @@ import { createApiKey } from '../server/auth/apikeys';
 import { mallocEnv } from '../server/cluster/primary';
 import { openDatabase } from '../server/db/database';
 import { seedDemo } from '../server/demo/seed';
+import { rawText } from './ws-text';
 
 export { sleep };
 
@@ -173,6 +174,15 @@ export function pinSelf(cpu: number): boolean {
 }
 
 /** Resident set size of a process in MB, from /proc/<pid>/status (VmRSS). */
+export function readRssMb(pid: number): number | null {
+  try {
+    const kb = /^VmRSS:\s*(\d+)\s*kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Number(kb) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Live heap of a Node process after forced full garbage collections, in MB, read through its
  * inspector (the process was started with `--inspect=127.0.0.1:<port>`): what its objects hold,
@@ -197,7 +207,7 @@ export async function heapAfterGcMb(inspectPort: number): Promise<number | null>
         const id = ++nextId;
         const timer = setTimeout(() => reject(new Error(`inspector: no answer to ${method}`)), 60_000);
         const onMessage = (raw: RawData) => {
-          const msg = JSON.parse(rawToString(raw)) as { id?: number };
+          const msg = JSON.parse(rawText(raw)) as { id?: number };
           if (msg.id !== id) return;
           clearTimeout(timer);
           ws.off('message', onMessage);
@@ -216,17 +226,6 @@ export async function heapAfterGcMb(inspectPort: number): Promise<number | null>
     return null;
   } finally {
     socket?.close();
-  }
-}
-
-const rawToString = (raw: RawData): string => (Buffer.isBuffer(raw) ? raw.toString('utf8') : Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : Buffer.from(raw).toString('utf8'));
-
-export function readRssMb(pid: number): number | null {
-  try {
-    const kb = /^VmRSS:\s*(\d+)\s*kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb ? Number(kb) / 1024 : null;
-  } catch {
-    return null;
   }
 }
 

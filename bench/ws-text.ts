@@ -1,0 +1,8 @@
+import type { RawData } from 'ws';
+
+/** A `ws` message as text, whatever shape the library handed it over in. */
+export function rawText(raw: RawData): string {
+  if (Buffer.isBuffer(raw)) return raw.toString('utf8');
+  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
+  return Buffer.from(raw).toString('utf8');
+}
