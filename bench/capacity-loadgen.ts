@@ -37,8 +37,8 @@ export type LoadgenReply =
   | { type: 'acks'; latencies: number[]; failed: number; closedUnder: number; errors: string[]; lagP99Ms: number }
   | { type: 'fanout'; latencies: number[]; received: number; lastAt: number | null }
   | { type: 'fanout-count'; received: number }
-  | { type: 'storm'; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases }
-  | { type: 'lag'; p99Ms: number }
+  | { type: 'storm'; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases; drops: StormDrops }
+  | { type: 'lag'; p99Ms: number; maxMs: number }
   | { type: 'status'; held: number; rssMb: number }
   | { type: 'error'; message: string }
   | { type: 'closed' };
@@ -53,6 +53,7 @@ const now = () => performance.timeOrigin + performance.now();
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 const loopP99Ms = () => (loopDelay.count > 0 ? loopDelay.percentile(99) / 1e6 : 0);
+const loopMaxMs = () => (loopDelay.count > 0 ? loopDelay.max / 1e6 : 0);
 
 interface Client {
   kind: ClientKind;
@@ -80,8 +81,28 @@ export interface StormPhases {
   sync: number[];
 }
 const noPhases = (): StormPhases => ({ connect: [], join: [], sync: [] });
+/**
+ * Why the storm's clients lost their connection, by Socket.IO's disconnect reason: `transport
+ * close` when the server closed it or died, `ping timeout` when the client heard no ping for
+ * 20 s (pingInterval + pingTimeout), a client of a survivor that answered late or was not heard.
+ */
+export interface StormDrops {
+  reasons: Record<string, number>;
+}
+const noDrops = (): StormDrops => ({ reasons: {} });
 let storm:
-  | { deadUrl: string | null; sinceTx: number; t0: number; dropped: number; back: number; lastBackMs: number | null; errors: string[]; failedAttempts: number; phases: StormPhases }
+  | {
+      deadUrl: string | null;
+      sinceTx: number;
+      t0: number;
+      dropped: number;
+      back: number;
+      lastBackMs: number | null;
+      errors: string[];
+      failedAttempts: number;
+      phases: StormPhases;
+      drops: StormDrops;
+    }
   | undefined;
 let nextId = 1;
 let closing = false;
@@ -133,7 +154,7 @@ function connect(c: Client, resync: boolean): Promise<void> {
         } else if (m.t === 'msg') onMessage(m.data?.title);
       });
       ws.on('error', (err) => fail(err.message));
-      ws.on('close', () => lost(c));
+      ws.on('close', () => lost(c, 'transport close'));
       return;
     }
     const opts: Partial<ManagerOptions & SocketOptions> & { localAddress: string } = {
@@ -168,12 +189,34 @@ function connect(c: Client, resync: boolean): Promise<void> {
         })
         .catch((err: Error) => fail(err.message));
     });
-    s.on('disconnect', () => lost(c));
+    s.on('disconnect', (reason) => lost(c, reason));
   });
 }
 
+/**
+ * Reconnects that fell due, started at most `STARTS_PER_TURN` per turn of the event loop. In a
+ * storm this process runs late and its reconnect timers fall due by the thousand in one turn;
+ * started all at once they held the loop for up to 14 s, and its other clients, unable to read
+ * their pings meanwhile, were dropped by the servers and counted in the storm. Real clients are
+ * separate devices: none of them waits for another's handshake.
+ */
+const STARTS_PER_TURN = 20;
+const due: (() => void)[] = [];
+let draining = false;
+function startSoon(start: () => void): void {
+  due.push(start);
+  if (draining) return;
+  draining = true;
+  setImmediate(drain);
+}
+function drain(): void {
+  for (const start of due.splice(0, STARTS_PER_TURN)) start();
+  if (due.length > 0) setImmediate(drain);
+  else draining = false;
+}
+
 /** A client lost its connection: in a storm it goes to the next server; otherwise it is counted gone. */
-function lost(c: Client): void {
+function lost(c: Client, reason: string): void {
   if (closing || !c.open) return;
   c.open = false;
   for (const p of c.pending.values()) p(false, 'connection lost');
@@ -182,26 +225,25 @@ function lost(c: Client): void {
   if (!storm || (storm.deadUrl !== null && c.url !== storm.deadUrl)) return;
   storm.dropped += 1;
   const st = storm;
+  st.drops.reasons[reason] = (st.drops.reasons[reason] ?? 0) + 1;
   const retry = (attempt: number) => {
     c.urlIndex = (c.urlIndex + 1) % urls.length;
     if (urls[c.urlIndex] === st.deadUrl && urls.length > 1) c.urlIndex = (c.urlIndex + 1) % urls.length;
     c.url = urls[c.urlIndex]!;
     // Socket.IO's own reconnection waits 1-5 s with jitter; a storm client waits 0-1 s, then backs off.
-    setTimeout(
-      () =>
-        connect(c, true).then(
-          () => {
-            st.back += 1;
-            st.lastBackMs = now() - st.t0;
-          },
-          (err: Error) => {
-            st.failedAttempts += 1;
-            if (st.errors.length < 5) st.errors.push(err.message);
-            if (attempt < 10 && !closing) retry(attempt + 1);
-          },
-        ),
-      Math.random() * 1000 * Math.min(attempt + 1, 5),
-    );
+    const start = () =>
+      void connect(c, true).then(
+        () => {
+          st.back += 1;
+          st.lastBackMs = now() - st.t0;
+        },
+        (err: Error) => {
+          st.failedAttempts += 1;
+          if (st.errors.length < 5) st.errors.push(err.message);
+          if (attempt < 10 && !closing) retry(attempt + 1);
+        },
+      );
+    setTimeout(() => startSoon(start), Math.random() * 1000 * Math.min(attempt + 1, 5));
   };
   retry(0);
 }
@@ -325,13 +367,13 @@ process.on('message', (raw: LoadgenRequest) => {
         return out;
       }
       case 'lag': {
-        const out: LoadgenReply = { type: 'lag', p99Ms: loopP99Ms() };
+        const out: LoadgenReply = { type: 'lag', p99Ms: loopP99Ms(), maxMs: loopMaxMs() };
         loopDelay.reset();
         return out;
       }
       case 'storm-watch':
         loopDelay.reset();
-        storm = { deadUrl: raw.deadUrl, sinceTx: raw.sinceTx, t0: now(), dropped: 0, back: 0, lastBackMs: null, errors: [], failedAttempts: 0, phases: noPhases() };
+        storm = { deadUrl: raw.deadUrl, sinceTx: raw.sinceTx, t0: now(), dropped: 0, back: 0, lastBackMs: null, errors: [], failedAttempts: 0, phases: noPhases(), drops: noDrops() };
         return undefined;
       case 'storm-result':
         return {
@@ -342,6 +384,7 @@ process.on('message', (raw: LoadgenRequest) => {
           errors: storm?.errors ?? [],
           failedAttempts: storm?.failedAttempts ?? 0,
           phases: storm?.phases ?? noPhases(),
+          drops: storm?.drops ?? noDrops(),
         };
       case 'status':
         return { type: 'status', held: clients.filter((c) => c.open).length, rssMb: process.memoryUsage().rss / 1048576 };

@@ -26,7 +26,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { createTokenSigner } from '../server/auth/tokens';
 import { lineChart } from './chart';
-import type { ClientKind, LoadgenReply, LoadgenRequest } from './capacity-loadgen';
+import type { ClientKind, LoadgenReply, LoadgenRequest, StormDrops } from './capacity-loadgen';
 import {
   classifyOutput,
   Cleanup,
@@ -451,6 +451,21 @@ interface FanoutResult {
   cpuPct: number;
 }
 
+/** Drop reasons of several load generators added up. */
+export function sumDrops(list: readonly StormDrops[]): StormDrops {
+  const reasons: Record<string, number> = {};
+  for (const d of list) for (const [r, n] of Object.entries(d.reasons)) reasons[r] = (reasons[r] ?? 0) + n;
+  return { reasons };
+}
+
+/** "transport close 15027, ping timeout 8302". */
+export function describeDrops(d: StormDrops): string {
+  const parts = Object.entries(d.reasons)
+    .sort((a, b) => b[1] - a[1])
+    .map(([r, n]) => `${r} ${n}`);
+  return parts.length ? parts.join(', ') : 'none';
+}
+
 interface StormResult {
   target: string;
   killedHeld: number;
@@ -466,6 +481,10 @@ interface StormResult {
   /** Event-loop delay p99 (ms): the probe process (worst second), the load generators (over the storm). */
   probeLagP99Ms: number;
   loadgenLagP99Ms: number;
+  /** The load generators' longest event-loop delay over the storm (ms): past 20 s a client misses its pings. */
+  loadgenLagMaxMs: number;
+  /** Why clients dropped (more than the killed process held: survivors' clients dropped too). */
+  drops: StormDrops;
   /** Reconnect attempts that failed and were retried. */
   failedAttempts: number;
   /** Of the clients back: open until connected, the join, the resync (ms). */
@@ -761,6 +780,8 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       probeClients: probed.held,
       probeLagP99Ms,
       loadgenLagP99Ms: Math.max(0, ...loadgenLags.map((l) => l.p99Ms)),
+      loadgenLagMaxMs: Math.max(0, ...loadgenLags.map((l) => l.maxMs)),
+      drops: sumDrops(last.map((r) => r.drops)),
       dropped: result.dropped,
       back: result.back,
       allBackMs: result.back >= result.dropped && result.dropped > 0 ? result.lastBackMs : null,
@@ -775,7 +796,8 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     ctx.log(
       `capacity: ${target.name}: storm phases of the clients back: connect p50 ${fmt(storm.connect.p50, 0)} / p99 ${fmt(storm.connect.p99, 0)} ms, ` +
         `join ${fmt(storm.join.p50, 0)} / ${fmt(storm.join.p99, 0)} ms, resync ${fmt(storm.sync.p50, 0)} / ${fmt(storm.sync.p99, 0)} ms; ${storm.failedAttempts} attempts retried; ` +
-        `others' ack p50 ${fmt(storm.ack.p50, 1)} / p99 ${fmt(storm.ack.p99, 1)} ms (probe process, ${storm.probeClients} clients; event-loop p99 of the probe ${fmt(storm.probeLagP99Ms, 0)} ms, of the load generators ${fmt(storm.loadgenLagP99Ms, 0)} ms)`,
+        `others' ack p50 ${fmt(storm.ack.p50, 1)} / p99 ${fmt(storm.ack.p99, 1)} ms (probe process, ${storm.probeClients} clients; event-loop p99 of the probe ${fmt(storm.probeLagP99Ms, 0)} ms, of the load generators ${fmt(storm.loadgenLagP99Ms, 0)} ms, max ${fmt(storm.loadgenLagMaxMs, 0)} ms); ` +
+        `dropped by reason: ${describeDrops(storm.drops)}`,
     );
   }
 
@@ -995,6 +1017,7 @@ export const capacity: Benchmark = {
             'connect / join / resync p50 ms of those back',
             'connect p99 ms',
             'attempts retried',
+            'dropped by reason',
           ],
           storms.map((s) => [
             s.target,
@@ -1008,6 +1031,7 @@ export const capacity: Benchmark = {
             `${fmt(s.connect.p50, 0)} / ${fmt(s.join.p50, 0)} / ${fmt(s.sync.p50, 0)}`,
             fmt(s.connect.p99, 0),
             String(s.failedAttempts),
+            describeDrops(s.drops),
           ]),
         ),
       );

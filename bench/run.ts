@@ -12,6 +12,7 @@
  * when taskset and two CPUs are available. Everything is torn down at the end, on failure, on
  * Ctrl-C, and when the time budget (--budget seconds) runs out.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import { assignDialog } from './assign-dialog';
 import { capacity } from './capacity';
@@ -134,12 +135,21 @@ async function main(): Promise<number> {
     },
   };
 
+  /** The kernel's cap on a listening socket's queue: past it, a burst of connects waits for TCP's SYN retries (1, 3, 7, 15 s). */
+  const listenQueue = () => {
+    try {
+      return `net.core.somaxconn ${fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim()} (a server's backlog is capped there; connects past it wait for TCP's SYN retries)`;
+    } catch {
+      return 'unknown (no /proc/sys/net/core/somaxconn)';
+    }
+  };
   process.stdout.write(
     [
       '# Dispatch Desk benchmarks',
       '',
       `- ${new Date().toISOString()}, Node ${process.version}, ${cpuModel}, ${cpus.length} CPU(s) allowed: ${cpus.join(',')}`,
       `- pinning: ${pinning}`,
+      `- listen queue: ${listenQueue()}`,
       '',
     ].join('\n') + '\n',
   );

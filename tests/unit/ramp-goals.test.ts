@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rampGoals } from '../../bench/capacity';
+import { describeDrops, rampGoals, sumDrops } from '../../bench/capacity';
 
 describe('capacity ramp goals', () => {
   it('steps to the top, ending on it', () => {
@@ -11,5 +11,17 @@ describe('capacity ramp goals', () => {
     expect(rampGoals(15_000, 60_000, 6000)).toEqual([6000, 15_000, 30_000, 45_000, 60_000]);
     expect(rampGoals(6000, 18_000, 12_000)).toEqual([6000, 12_000, 18_000]);
     expect(rampGoals(6000, 18_000, 30_000)).toEqual([6000, 12_000, 18_000]);
+  });
+});
+
+describe('capacity storm drops', () => {
+  it('adds up the load generators\' reasons and names the largest first', () => {
+    const d = sumDrops([
+      { reasons: { 'transport close': 3700, 'ping timeout': 40 } },
+      { reasons: { 'transport close': 3800 } },
+    ]);
+    expect(d).toEqual({ reasons: { 'transport close': 7500, 'ping timeout': 40 } });
+    expect(describeDrops(d)).toBe('transport close 7500, ping timeout 40');
+    expect(describeDrops(sumDrops([]))).toBe('none');
   });
 });
