@@ -17,7 +17,6 @@ import { Server } from 'socket.io';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { rawText } from './ws-text';
 
-/** A ws message as text (ws hands over a Buffer, a list of Buffers or an ArrayBuffer). */
 const [kind, portArg] = process.argv.slice(2);
 if ((kind !== 'socketio' && kind !== 'ws') || !portArg || !Number.isInteger(Number(portArg))) {
   process.stderr.write('usage: capacity-baseline.ts socketio|ws PORT\n');
