@@ -112,6 +112,8 @@ export interface AppDeps {
   maxConnectionsPerIp?: number;
   /** Connections this process holds at most; one more is closed on arrival (0 or unset: no cap). */
   maxConnections?: number;
+  /** Socket.IO heartbeat (default: a ping every 10 s, closed 10 s after an unanswered one). */
+  ping?: { intervalMs: number; timeoutMs: number };
   /** Life of one session token (renewed while the session lives). */
   tokenTtlSeconds?: number;
   /** Development mode (looser CSP for React's dev tools). */
@@ -183,8 +185,8 @@ export function createApplication(deps: AppDeps) {
   const whenFull = deps.maxConnections && deps.clusterWorker ? stopAcceptingWhenFull(httpServer, deps.maxConnections, logger) : null;
   const io = new IoServer(httpServer, {
     serveClient: false,
-    pingInterval: 10_000,
-    pingTimeout: 10_000,
+    pingInterval: deps.ping?.intervalMs ?? 10_000,
+    pingTimeout: deps.ping?.timeoutMs ?? 10_000,
     maxHttpBufferSize: 100_000,
     // First layer against lost events: a client back within 2 minutes gets what it missed. The
     // auth middleware still runs on a recovered connection, so an expired token is refused.

@@ -88,6 +88,13 @@ const envSchema = z.object({
   MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(1_000_000).default(1000),
   /** Connections one server process holds at most (0: its open-file limit less what the database, Redis and files need). */
   MAX_CONNECTIONS: z.coerce.number().int().min(0).max(10_000_000).default(0),
+  /**
+   * Socket.IO heartbeat: the server pings every connection this often, and a connection that has
+   * not answered within PING_TIMEOUT_SEC more is closed (clients use the same two figures to notice
+   * a dead server). Their sum is how late a vanished client is noticed; every ping costs the server.
+   */
+  PING_INTERVAL_SEC: z.coerce.number().int().min(1).max(300).default(10),
+  PING_TIMEOUT_SEC: z.coerce.number().int().min(1).max(300).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Worker processes on this machine (node:cluster); default: one per core with DATABASE_URL, else 1. */
   WORKERS: z.coerce.number().int().min(1).max(256).optional(),
@@ -168,6 +175,8 @@ export interface Config {
   trustProxy: number;
   maxConnectionsPerIp: number;
   maxConnections: number;
+  /** Socket.IO heartbeat (ms): ping every `intervalMs`, close after `timeoutMs` more without an answer. */
+  ping: { intervalMs: number; timeoutMs: number };
   /** Worker processes on this machine; 1 runs the server in this process (no primary). */
   workers: number;
   jobLeaseMs: number;
@@ -236,6 +245,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     trustProxy: e.TRUST_PROXY,
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     maxConnections: e.MAX_CONNECTIONS,
+    ping: { intervalMs: e.PING_INTERVAL_SEC * 1000, timeoutMs: e.PING_TIMEOUT_SEC * 1000 },
     workers,
     jobLeaseMs: e.JOB_LEASE_MS,
     redisPrefix: e.REDIS_PREFIX,

@@ -137,6 +137,7 @@ async function main() {
     trustProxy: config.trustProxy,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     maxConnections: config.maxConnections || connectionCapFromFileLimit(),
+    ping: config.ping,
     dev: config.env === 'development',
     snapshotIntervalMs: config.snapshotIntervalMs,
     lateAfterMinutes: config.lateAfterMinutes,

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, type MonitorHistory, type MonitorOverview, type PresenceChange, type PresenceList } from '../../protocol';
 import { embedded } from '../support/backends';
@@ -83,5 +84,73 @@ describe('operations on a single node (no Redis)', () => {
     data(await ask(phone, 'presence:heartbeat', { appVersion: '2.3.4', battery: { level: 0.81, charging: false }, duty: 'on' }));
     const list = data(await ask<PresenceList>(dispatcher, 'presence:list', { centerId: 1 }));
     expect(list.entries.find((e) => e.connId === phone.id)).toMatchObject({ transport: 'websocket', appVersion: '2.3.4', battery: { level: 0.8, charging: false }, duty: 'on' });
+  });
+});
+
+/**
+ * A phone that vanishes sends no close: only the heartbeat finds it (PING_INTERVAL_SEC and
+ * PING_TIMEOUT_SEC). The phone here speaks Engine.IO over a raw WebSocket so that it can stop
+ * answering pings, as a phone that lost its network does, without closing anything.
+ */
+describe('the heartbeat', () => {
+  const ping = { intervalMs: 1000, timeoutMs: 1500 };
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(embedded, { app: { ping } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /** A rider's phone on /dispatch that answers pings only while `answering` is true. */
+  async function rawPhone(token: string) {
+    const ws = new WebSocket(`${t.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
+    const phone = { ws, answering: true, open: null as null | { pingInterval: number; pingTimeout: number }, sid: '', closedAt: 0 };
+    const joined = new Promise<void>((resolve, reject) => {
+      ws.on('message', (raw: Buffer) => {
+        const text = raw.toString();
+        if (text.startsWith('0')) {
+          phone.open = JSON.parse(text.slice(1)) as { pingInterval: number; pingTimeout: number };
+          ws.send(`40${NAMESPACES.dispatch},${JSON.stringify({ token })}`);
+        } else if (text === '2') {
+          if (phone.answering) ws.send('3');
+        } else if (text.startsWith(`40${NAMESPACES.dispatch},`)) {
+          phone.sid = (JSON.parse(text.slice(`40${NAMESPACES.dispatch},`.length)) as { sid: string }).sid;
+          resolve();
+        } else if (text.startsWith(`44${NAMESPACES.dispatch},`)) reject(new Error(`refused: ${text}`));
+      });
+      ws.on('error', reject);
+    });
+    ws.on('close', () => (phone.closedAt = Date.now()));
+    await joined;
+    return phone;
+  }
+
+  it('announces the configured interval and keeps a phone that answers', async () => {
+    const rider = await t.createUser('rider', [1]);
+    const phone = await rawPhone(rider.token);
+    expect(phone.open).toMatchObject({ pingInterval: 1000, pingTimeout: 1500 });
+    await new Promise((r) => setTimeout(r, ping.intervalMs * 3 + ping.timeoutMs));
+    expect(phone.closedAt).toBe(0);
+    phone.ws.close();
+  });
+
+  it('takes a rider whose phone stopped answering out of presence within the interval and the timeout', async () => {
+    const dispatcher = await t.connect(NAMESPACES.dispatch, await t.token('dispatcher@demo.local'));
+    data(await ask(dispatcher, 'center:join', { centerId: 1 }));
+    const rider = await t.createUser('rider', [1]);
+    const phone = await rawPhone(rider.token);
+    const listed = data(await ask<PresenceList>(dispatcher, 'presence:list', { centerId: 1 }));
+    expect(listed.entries.map((e) => e.connId)).toContain(phone.sid);
+    const gone = nextEvent<PresenceChange>(dispatcher, 'presence:changed', (c) => 'removed' in c && c.removed === phone.sid, 8000);
+    phone.answering = false;
+    const silentFrom = Date.now();
+    await gone;
+    const noticedAfter = Date.now() - silentFrom;
+    // The server closed the connection itself (the phone never did).
+    await expect.poll(() => phone.closedAt, { timeout: 3000 }).toBeGreaterThan(0);
+    // Not before a ping went unanswered for the whole timeout; not after the next ping's timeout.
+    expect(noticedAfter).toBeGreaterThanOrEqual(ping.timeoutMs - 100);
+    expect(noticedAfter).toBeLessThanOrEqual(ping.intervalMs + ping.timeoutMs + 1500);
   });
 });

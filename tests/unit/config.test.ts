@@ -39,6 +39,14 @@ describe('configuration', () => {
     expect(configError({ SIMULATOR: 'maybe' }).variable).toBe('SIMULATOR');
   });
 
+  it('pings every connection every 10 s and closes it 10 s after an unanswered ping, unless told otherwise', () => {
+    expect(loadConfig({}).ping).toEqual({ intervalMs: 10_000, timeoutMs: 10_000 });
+    expect(loadConfig({ PING_INTERVAL_SEC: '25', PING_TIMEOUT_SEC: '20' }).ping).toEqual({ intervalMs: 25_000, timeoutMs: 20_000 });
+    expect(configError({ PING_INTERVAL_SEC: '0' }).variable).toBe('PING_INTERVAL_SEC');
+    expect(configError({ PING_TIMEOUT_SEC: '2.5' }).variable).toBe('PING_TIMEOUT_SEC');
+    expect(configError({ PING_INTERVAL_SEC: 'often' }).message).toContain('PING_INTERVAL_SEC');
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', PORT: '' }).port).toBe(3000);
   });
