@@ -1,15 +1,16 @@
 /**
  * The capacity benchmark's baselines, each run as its own process next to the product:
  *
- *   node --import tsx bench/capacity-baseline.ts socketio PORT   bare Socket.IO 4.8, websocket only
- *   node --import tsx bench/capacity-baseline.ts ws PORT         raw `ws`, room fan-out by hand
+ *   node --import tsx bench/capacity-baseline.ts socketio PORT [PING_S TIMEOUT_S]   bare Socket.IO 4.8, websocket only
+ *   node --import tsx bench/capacity-baseline.ts ws PORT [PING_S]                   raw `ws`, room fan-out by hand
  *
  * Both do what the product does for a capacity client and nothing else: no authentication, a
  * `/dispatch` namespace (Socket.IO) with a `join` command answered through an ack, a `ping`
  * command answered through an ack, and `POST /publish {room, event, data}` that emits `event` to
  * every member of `room` (the product's HTTP publish API without the API key, the catalogue and
  * the schema check). `GET /stats` answers the event-loop delay since the last call.
- * Heartbeats match the product's (10 s ping interval).
+ * Heartbeats match the product's: a ping every PING_S seconds (default 10); Socket.IO closes a
+ * connection TIMEOUT_S (default 10) after an unanswered ping, raw `ws` at the next ping.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -17,9 +18,11 @@ import { Server } from 'socket.io';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { rawText } from './ws-text';
 
-const [kind, portArg] = process.argv.slice(2);
-if ((kind !== 'socketio' && kind !== 'ws') || !portArg || !Number.isInteger(Number(portArg))) {
-  process.stderr.write('usage: capacity-baseline.ts socketio|ws PORT\n');
+const [kind, portArg, pingArg = '10', timeoutArg = '10'] = process.argv.slice(2);
+const pingMs = Number(pingArg) * 1000;
+const timeoutMs = Number(timeoutArg) * 1000;
+if ((kind !== 'socketio' && kind !== 'ws') || !portArg || !Number.isInteger(Number(portArg)) || !(pingMs > 0) || !(timeoutMs > 0)) {
+  process.stderr.write('usage: capacity-baseline.ts socketio|ws PORT [PING_SECONDS [TIMEOUT_SECONDS]]\n');
   process.exit(2);
 }
 
@@ -80,7 +83,7 @@ const httpServer = createServer((req: IncomingMessage, res: ServerResponse) => {
 });
 
 if (kind === 'socketio') {
-  const io = new Server(httpServer, { serveClient: false, transports: ['websocket'], pingInterval: 10_000, pingTimeout: 10_000 });
+  const io = new Server(httpServer, { serveClient: false, transports: ['websocket'], pingInterval: pingMs, pingTimeout: timeoutMs });
   const nsp = io.of('/dispatch');
   nsp.on('connection', (socket) => {
     socket.on('join', (room: unknown, ack: unknown) => {
@@ -119,7 +122,7 @@ if (kind === 'socketio') {
       for (const r of joined) rooms.get(r)?.delete(ws);
     });
   });
-  // Same liveness job as the Socket.IO servers: a ping every 10 s, drop who did not answer.
+  // Same liveness job as the Socket.IO servers: a ping every interval, drop who did not answer.
   setInterval(() => {
     for (const ws of wss.clients) {
       if (!alive.has(ws)) {
@@ -129,7 +132,7 @@ if (kind === 'socketio') {
       alive.delete(ws);
       ws.ping();
     }
-  }, 10_000).unref();
+  }, pingMs).unref();
   emit = (room, event, data) => {
     const members = rooms.get(room);
     if (!members) return;

@@ -84,7 +84,8 @@ const noPhases = (): StormPhases => ({ connect: [], join: [], sync: [] });
 /**
  * Why the storm's clients lost their connection, by Socket.IO's disconnect reason: `transport
  * close` when the server closed it or died, `ping timeout` when the client heard no ping for
- * 20 s (pingInterval + pingTimeout), a client of a survivor that answered late or was not heard.
+ * the heartbeat's interval + timeout (`--ping-interval`, `--ping-timeout`): a client of a survivor
+ * that answered late or was not heard.
  */
 export interface StormDrops {
   reasons: Record<string, number>;

@@ -104,10 +104,11 @@ function pinArgs(cpu: number | null, cmd: string, args: string[]): [string, stri
 }
 
 /** Start a baseline server (bench/capacity-baseline.ts) and wait until it listens. */
-async function startBaseline(kind: 'socketio' | 'ws', cpu: number | null, cleanup: Cleanup): Promise<Target> {
+async function startBaseline(kind: 'socketio' | 'ws', cpu: number | null, heartbeat: Heartbeat, nodeOptions: string[], cleanup: Cleanup): Promise<Target> {
   const port = await freePort();
   const inspectPort = await freePort();
-  const [cmd, args] = withOpenFiles(true, pinArgs(cpu, process.execPath, [`--inspect=127.0.0.1:${inspectPort}`, '--import', 'tsx', 'bench/capacity-baseline.ts', kind, String(port)]));
+  const beat = [String(heartbeat.intervalSec), String(heartbeat.timeoutSec)];
+  const [cmd, args] = withOpenFiles(true, pinArgs(cpu, process.execPath, [...nodeOptions, `--inspect=127.0.0.1:${inspectPort}`, '--import', 'tsx', 'bench/capacity-baseline.ts', kind, String(port), ...beat]));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
   cleanup.add(`stop ${kind} baseline`, () => stopChild(child, 5000));
   const lines: string[] = [];
@@ -227,8 +228,15 @@ async function createAccounts(databaseUrl: string, centerIds: readonly number[],
   return pools;
 }
 
+/** Every target's heartbeat: a ping every `intervalSec`, a connection closed `timeoutSec` after an unanswered one. */
+interface Heartbeat {
+  intervalSec: number;
+  timeoutSec: number;
+}
+
 interface ProductOptions {
   workers: number;
+  heartbeat: Heartbeat;
   mode: 'processes' | 'cluster';
   cpu: number | null;
   adminUrl: string;
@@ -266,7 +274,13 @@ async function startProduct(o: ProductOptions): Promise<Target> {
   const secret = randomBytes(32).toString('base64url');
   // The load generators' 19 loopback addresses stand for tens of thousands of real clients: the
   // per-address cap (meant for one real client) would refuse them, above all in a reconnect storm.
-  const env: Record<string, string> = { SERVE_PAGES: 'off', SNAPSHOT_INTERVAL_MS: '3600000', MAX_CONNECTIONS_PER_IP: '1000000' };
+  const env: Record<string, string> = {
+    SERVE_PAGES: 'off',
+    SNAPSHOT_INTERVAL_MS: '3600000',
+    MAX_CONNECTIONS_PER_IP: '1000000',
+    PING_INTERVAL_SEC: String(o.heartbeat.intervalSec),
+    PING_TIMEOUT_SEC: String(o.heartbeat.timeoutSec),
+  };
   const multi = o.workers > 1;
   if (multi && o.mode === 'processes') env.REDIS_URL = await startRedis(o.redisPort, o.cleanup);
   env.WORKERS = o.mode === 'cluster' ? String(o.workers) : '1';
@@ -481,7 +495,7 @@ interface StormResult {
   /** Event-loop delay p99 (ms): the probe process (worst second), the load generators (over the storm). */
   probeLagP99Ms: number;
   loadgenLagP99Ms: number;
-  /** The load generators' longest event-loop delay over the storm (ms): past 20 s a client misses its pings. */
+  /** The load generators' longest event-loop delay over the storm (ms): past the heartbeat's interval + timeout a client misses its pings. */
   loadgenLagMaxMs: number;
   /** Why clients dropped (more than the killed process held: survivors' clients dropped too). */
   drops: StormDrops;
@@ -835,8 +849,10 @@ export const capacity: Benchmark = {
     { name: 'concurrency', description: 'connects in flight per load generator', defaultText: '50' },
     { name: 'users', description: 'dispatcher accounts per center that the clients share (0: an account and a session of its own per client)', defaultText: '0' },
     { name: 'storm-seconds', description: 'longest wait for a reconnect storm to settle', defaultText: '40' },
+    { name: 'ping-interval', description: 'seconds between heartbeat pings, every target (the product: PING_INTERVAL_SEC)', defaultText: '10' },
+    { name: 'ping-timeout', description: 'seconds a ping may go unanswered before the connection is closed (PING_TIMEOUT_SEC)', defaultText: '10' },
     { name: 'redis-port', description: 'port of the private redis-server for the N-process product', defaultText: '4601' },
-    { name: 'cpu-profile', description: "directory for a CPU profile of each product process and cluster worker (written when it exits; Chrome DevTools)", defaultText: 'none' },
+    { name: 'cpu-profile', description: "directory for a CPU profile of every server process: product processes, cluster workers and baselines (written when each exits; Chrome DevTools)", defaultText: 'none' },
     { name: 'out', description: 'results folder (JSON, Markdown, SVG)', defaultText: 'bench-results/capacity-<time>' },
   ],
 
@@ -861,6 +877,7 @@ export const capacity: Benchmark = {
     if (mode !== 'processes' && mode !== 'cluster') throw new UsageError('--mode must be processes or cluster');
     const usersPerCenter = intOption(a, 'users', 0, 0);
     const redisPort = intOption(a, 'redis-port', 4601, 1);
+    const heartbeat: Heartbeat = { intervalSec: intOption(a, 'ping-interval', 10, 1), timeoutSec: intOption(a, 'ping-timeout', 10, 1) };
     const profileDir = a.options.get('cpu-profile');
     if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
     const nodeOptions = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
@@ -893,9 +910,10 @@ export const capacity: Benchmark = {
         ctx.log(`capacity: starting ${t}`);
         const target =
           t === 'socketio' || t === 'ws'
-            ? await startBaseline(t, serverCpu, cleanup)
+            ? await startBaseline(t, serverCpu, heartbeat, nodeOptions, cleanup)
             : await startProduct({
                 workers: t === 'product-1' ? 1 : workers,
+                heartbeat,
                 mode,
                 cpu: serverCpu,
                 adminUrl: ctx.adminUrl,
@@ -942,7 +960,8 @@ export const capacity: Benchmark = {
     blocks.push(
       `Started ${started.toISOString()}. ${pinned ? `Servers pinned to CPU ${serverCpu}; load generators (at most ${p.perLoadgen} sockets each, ${Math.ceil(p.max / p.perLoadgen)}${pN.max !== p.max ? ` or ${Math.ceil(pN.max / p.perLoadgen)}` : ''} per target, source addresses 127.0.0.2-20) and the publisher to CPU ${loadCpu}` : 'Not pinned'}. ` +
         `Ramp to ${p.max} in steps of ${p.step}${pN.max !== p.max || pN.step !== p.step ? ` (the N-process product: to ${pN.max} in steps of ${pN.step})` : ''}, ${p.holdMs / 1000} s hold per step, ${p.acksPerSec} acks/s (product: centers:list, one database read; baselines: ping). ` +
-        `Every client is on /dispatch (websocket), authenticated (product: ${usersPerCenter === 0 ? 'a dispatcher account and a session of its own per client' : `${usersPerCenter} dispatcher accounts per center, shared`}) and in one of three center rooms.`,
+        `Every client is on /dispatch (websocket), authenticated (product: ${usersPerCenter === 0 ? 'a dispatcher account and a session of its own per client' : `${usersPerCenter} dispatcher accounts per center, shared`}) and in one of three center rooms. ` +
+        `Heartbeat of every target: a ping every ${heartbeat.intervalSec} s, closed ${heartbeat.timeoutSec} s after an unanswered one.`,
       described.map((d) => `- ${d.name}: ${d.describe}`).join('\n'),
     );
     const names = [...new Set(steps.map((s) => s.target))];
@@ -1039,7 +1058,7 @@ export const capacity: Benchmark = {
 
     // Files: JSON, Markdown, charts.
     fs.mkdirSync(outDir, { recursive: true });
-    const json = { started: started.toISOString(), node: process.version, params: p, workers, mode, pinned, serverCpu, loadCpu, targets: described, steps, fanouts, storms, errors: results.flatMap((r) => r.errors) };
+    const json = { started: started.toISOString(), node: process.version, params: p, heartbeat, workers, mode, pinned, serverCpu, loadCpu, targets: described, steps, fanouts, storms, errors: results.flatMap((r) => r.errors) };
     fs.writeFileSync(path.join(outDir, 'capacity.json'), JSON.stringify(json, null, 2));
     fs.writeFileSync(path.join(outDir, 'capacity.md'), `# capacity ${started.toISOString()}\n\n${blocks.join('\n\n')}\n`);
     fs.writeFileSync(
