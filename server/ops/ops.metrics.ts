@@ -34,7 +34,7 @@ export function createOpsMetrics(registry: Registry) {
     }),
     silentRiders: new Gauge({
       name: 'dd_presence_silent_riders',
-      help: 'Riders connected but silent, whole cluster (reported by the evaluator node)',
+      help: 'Riders connected to this node but silent (sum over nodes for the cluster)',
       registers: [registry],
     }),
     lagP99: new Gauge({

@@ -182,6 +182,7 @@ export function createOps(deps: OpsDeps) {
     opsMetrics.lagP99.set(stats.lagP99Ms / 1000);
     await registry.report(stats, historyPoints);
     await presence.refresh();
+    presence.checkSilent();
   }
 
   async function push(): Promise<void> {

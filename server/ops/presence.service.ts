@@ -29,6 +29,8 @@ interface LocalConn {
   /** Repair totals last reported per center and layer (made by the first report that has any). */
   repaired: Record<string, number> | null;
   announcedAt: number;
+  /** Announced as silent (riders only). */
+  silent: boolean;
 }
 
 /**
@@ -37,15 +39,15 @@ interface LocalConn {
  * connections to the store on connect, change and disconnect, and pushes their expiry forward
  * every third of the TTL; a dead node's entries expire. Changes are pushed to the center's room
  * (and HQ's) as `presence:changed`; expired entries are reported by whichever node runs `sweep`
- * (the alert evaluator, one per cluster).
+ * (the alert evaluator, one per cluster), riders that turned silent by the node that holds them.
  */
 export function createPresence(opts: PresenceOptions) {
   const { store, dispatch, nodeId, ttlMs, silentAfterMs, metrics, logger } = opts;
   const local = new Map<string, LocalConn>();
+  /** The riders among them: the only connections that can turn silent. */
+  const localRiders = new Map<string, LocalConn>();
   /** Clients on this node per center and role, counters only. */
   const counts = new Map<number, Map<PresenceRole, number>>();
-  /** Connections the sweeper last saw silent (only meaningful on the evaluator). */
-  let knownSilent = new Set<string>();
 
   const isSilent = (e: PresenceEntry, now: number) => e.role === 'rider' && now - Date.parse(e.lastActivityAt) >= silentAfterMs;
   const view = (e: Readonly<PresenceEntry>, now = Date.now()): PresenceView => ({ ...e, silent: isSilent(e, now) });
@@ -92,6 +94,7 @@ export function createPresence(opts: PresenceOptions) {
     const firstFix = event === 'rider:position' && conn.entries.some((e) => e.lastLocationAt === null);
     const iso = at.toISOString();
     update(conn, event === 'rider:position' ? { lastActivityAt: iso, lastSeenAt: iso, lastLocationAt: iso } : { lastActivityAt: iso, lastSeenAt: iso });
+    conn.silent = false;
     save(conn, wasSilent || firstFix || at.getTime() - conn.announcedAt > REANNOUNCE_MS);
   }
 
@@ -99,6 +102,7 @@ export function createPresence(opts: PresenceOptions) {
     const conn = local.get(this.id);
     if (!conn) return;
     local.delete(this.id);
+    localRiders.delete(this.id);
     for (const e of conn.entries) {
       count(e.centerId, e.role, -1);
       if (e.centerId === 0) continue;
@@ -134,8 +138,10 @@ export function createPresence(opts: PresenceOptions) {
       ),
       repaired: null,
       announcedAt: 0,
+      silent: false,
     };
     local.set(socket.id, conn);
+    if (user.role === 'rider') localRiders.set(socket.id, conn);
     for (const c of centers) count(c, user.role, 1);
     save(conn, true);
 
@@ -212,27 +218,32 @@ export function createPresence(opts: PresenceOptions) {
 
   /**
    * Cluster housekeeping, run by one node: remove expired entries (a dead node's, or a lost
-   * disconnect) and announce them; announce riders that turned silent or came back.
+   * disconnect) and announce them.
    */
-  async function sweep(): Promise<{ removed: number; silent: number }> {
+  async function sweep(): Promise<{ removed: number }> {
     const gone = await store.sweep();
     for (const e of gone) announce({ centerId: e.centerId, removed: e.connId, userId: e.userId, riderId: e.riderId }, e.role);
-    const now = Date.now();
-    const silentNow = new Set<string>();
-    for (const c of await store.centers()) {
-      for (const e of await store.list(c, now)) {
-        // Only riders turn silent (and only silent ones are in knownSilent; a connection keeps its
-        // role): the other entries, most of a center, cost nothing here.
-        if (e.role !== 'rider') continue;
-        const key = `${c}:${e.connId}`;
-        const silent = isSilent(e, now);
-        if (silent) silentNow.add(key);
-        if (silent !== knownSilent.has(key)) announce({ centerId: c, entry: view(e, now) }, e.role);
-      }
+    return { removed: gone.length };
+  }
+
+  /**
+   * Announce this node's riders that turned silent (a rider that acts again is announced by the
+   * act itself). Every node runs it each report interval over its own riders only, whose last
+   * action it knows first-hand: no store read. (It used to be the evaluator's, listing every
+   * entry of every center from the store each interval: with Redis, every connection of the
+   * cluster fetched and parsed every 2 s, dispatchers included.) Returns this node's silent riders.
+   */
+  function checkSilent(now = Date.now()): number {
+    let silentCount = 0;
+    for (const conn of localRiders.values()) {
+      const silent = conn.entries.some((e) => isSilent(e, now));
+      if (silent) silentCount++;
+      if (silent === conn.silent) continue;
+      conn.silent = silent;
+      for (const e of conn.entries) if (e.centerId !== 0) announce({ centerId: e.centerId, entry: view(e, now) }, e.role);
     }
-    knownSilent = silentNow;
-    metrics.silentRiders.set(silentNow.size);
-    return { removed: gone.length, silent: silentNow.size };
+    metrics.silentRiders.set(silentCount);
+    return silentCount;
   }
 
   /** Clients on this node per center and role. */
@@ -249,6 +260,6 @@ export function createPresence(opts: PresenceOptions) {
     );
   }
 
-  return { connect, heartbeat, refresh, list, sweep, centerCounts, drain, ttlMs, silentAfterMs };
+  return { connect, heartbeat, refresh, checkSilent, list, sweep, centerCounts, drain, ttlMs, silentAfterMs };
 }
 export type Presence = ReturnType<typeof createPresence>;
