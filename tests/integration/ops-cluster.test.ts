@@ -1,15 +1,12 @@
 import os from 'node:os';
-import type { Redis } from 'ioredis';
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ack, AlertRecord, MonitorOverview, PresenceChange, PresenceList } from '../../protocol';
-import { createApplication, type Application } from '../../server/app';
+import type { Application } from '../../server/app';
 import { openDatabase, type Database } from '../../server/db/database';
 import { seedDemo } from '../../server/demo/seed';
-import { createLogger } from '../../server/logger';
-import { connectRedis } from '../../server/redis';
 import { postgres, TEST_PG_URL } from '../support/backends';
-import { spawnNode, startPrivateRedis, startTcpProxy, startWebhookReceiver } from '../support/ops';
+import { clusterUsers, spawnNode, startPrivateRedis, startRedisNodes, startTcpProxy, startWebhookReceiver } from '../support/ops';
 
 const SECRET = 'ops-cluster-secret-0123456789abcdef';
 const HOOK_SECRET = 'webhook-secret-0123456789';
@@ -27,23 +24,11 @@ describe('operations across a cluster', () => {
   let proxy: Awaited<ReturnType<typeof startTcpProxy>>;
   let redisServer: Awaited<ReturnType<typeof startPrivateRedis>>;
   let hooks: Awaited<ReturnType<typeof startWebhookReceiver>>;
-  const clients: Redis[] = [];
+  let inProcess: Awaited<ReturnType<typeof startRedisNodes>> | undefined;
   const nodes: { app: Application; url: string }[] = [];
-  const sockets: Socket[] = [];
+  const { sockets, connect, token } = clusterUsers(() => nodes[0]!.url, 'x');
   let dbUrl: string;
 
-  const connect = (url: string, ns: string, token: string) => {
-    const s = io(`${url}${ns}`, { transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
-    sockets.push(s);
-    return new Promise<Socket>((resolve, reject) => {
-      s.once('connect', () => resolve(s));
-      s.once('connect_error', reject);
-    });
-  };
-  const token = async (email: string) => {
-    const res = await fetch(`${nodes[0]!.url}/api/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: 'x' }) });
-    return ((await res.json()) as { token: string }).token;
-  };
   const ask = async <T>(s: Socket, event: string, payload: unknown): Promise<T> => {
     const res = (await s.timeout(5000).emitWithAck(event, payload)) as Ack<T>;
     if ('error' in res) throw new Error(`${event}: ${res.error.code} ${res.error.message}`);
@@ -73,28 +58,13 @@ describe('operations across a cluster', () => {
     proxied = await openDatabase({ databaseUrl: dbUrl, dataDir: '' });
     redisServer = await startPrivateRedis();
     hooks = await startWebhookReceiver(HOOK_SECRET);
-    for (let i = 0; i < 2; i++) {
-      const redis = await connectRedis(redisServer.url);
-      clients.push(redis);
-      const app = createApplication({
-        db: proxied.prisma,
-        logger: createLogger('silent'),
-        sessionSecret: SECRET,
-        snapshotIntervalMs: 0,
-        redis,
-        redisStream: `${PREFIX}:events`,
-        redisPrefix: PREFIX,
-        nodeId: `test-node-${i}`,
-        ops: { ...OPS, webhookUrl: hooks.url },
-      });
-      nodes.push({ app, url: `http://127.0.0.1:${await app.listen(0, '127.0.0.1')}` });
-    }
+    inProcess = await startRedisNodes({ count: 2, db: proxied.prisma, redisUrl: redisServer.url, prefix: PREFIX, secret: SECRET, nodeIdPrefix: 'test-node', ops: { ...OPS, webhookUrl: hooks.url } });
+    nodes.push(...inProcess.nodes);
   });
 
   afterAll(async () => {
     for (const s of sockets) s.disconnect();
-    for (const { app } of nodes) await app.close();
-    for (const c of clients) c.disconnect();
+    await inProcess?.close();
     await redisServer?.stop();
     await hooks?.close();
     await proxied?.close();

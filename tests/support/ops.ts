@@ -3,7 +3,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { io, type Socket } from 'socket.io-client';
 import { ALERT_SIGNATURE_HEADER, type AlertWebhookBody } from '../../protocol';
+import { createApplication, type AppDeps, type Application } from '../../server/app';
+import { createLogger } from '../../server/logger';
+import { connectRedis } from '../../server/redis';
 
 /** A free TCP port on loopback (for a private service that must be restarted on the same port). */
 export async function freePort(): Promise<number> {
@@ -183,4 +188,66 @@ export async function spawnNode(env: Record<string, string>): Promise<{ child: C
     });
   });
   return { child, port, pid: child.pid!, output: () => out };
+}
+
+/**
+ * Users of a cluster under test: session tokens from one node's sign-in (`signInUrl`, read when
+ * called: the nodes start in `beforeAll`), and Socket.IO sockets on websocket without
+ * reconnection, each kept in `sockets` for the suite to close.
+ */
+export function clusterUsers(signInUrl: () => string, password: string) {
+  const sockets: Socket[] = [];
+  const connect = (url: string, ns: string, token: string) => {
+    const s = io(`${url}${ns}`, { transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
+    sockets.push(s);
+    return new Promise<Socket>((resolve, reject) => {
+      s.once('connect', () => resolve(s));
+      s.once('connect_error', reject);
+    });
+  };
+  const token = async (email: string) => {
+    const res = await fetch(`${signInUrl()}/api/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+    return ((await res.json()) as { token: string }).token;
+  };
+  return { sockets, connect, token };
+}
+
+/**
+ * `count` application nodes in this process on one database and one Redis (`prefix`), each with a
+ * Redis client of its own and its node id `<nodeIdPrefix>-<i>`; `close` stops nodes and clients.
+ */
+export async function startRedisNodes(o: {
+  count: number;
+  db: AppDeps['db'];
+  redisUrl: string;
+  prefix: string;
+  secret: string;
+  nodeIdPrefix: string;
+  ops: AppDeps['ops'];
+}) {
+  const nodes: { app: Application; url: string }[] = [];
+  const clients: Redis[] = [];
+  for (let i = 0; i < o.count; i++) {
+    const redis = await connectRedis(o.redisUrl);
+    clients.push(redis);
+    const app = createApplication({
+      db: o.db,
+      logger: createLogger('silent'),
+      sessionSecret: o.secret,
+      snapshotIntervalMs: 0,
+      redis,
+      redisStream: `${o.prefix}:events`,
+      redisPrefix: o.prefix,
+      nodeId: `${o.nodeIdPrefix}-${i}`,
+      ...(o.ops ? { ops: o.ops } : {}),
+    });
+    nodes.push({ app, url: `http://127.0.0.1:${await app.listen(0, '127.0.0.1')}` });
+  }
+  return {
+    nodes,
+    async close() {
+      for (const { app } of nodes) await app.close();
+      for (const c of clients) c.disconnect();
+    },
+  };
 }
