@@ -231,9 +231,9 @@ export function createPresence(opts: PresenceOptions) {
    * act itself). Every node runs it each report interval over its own riders only, whose last
    * action it knows first-hand: no store read. (It used to be the evaluator's, listing every
    * entry of every center from the store each interval: with Redis, every connection of the
-   * cluster fetched and parsed every 2 s, dispatchers included.) Returns this node's silent riders.
+   * cluster fetched and parsed every 2 s, dispatchers included.) The gauge counts this node's silent riders.
    */
-  function checkSilent(now = Date.now()): number {
+  function checkSilent(now = Date.now()): void {
     let silentCount = 0;
     for (const conn of localRiders.values()) {
       const silent = conn.entries.some((e) => isSilent(e, now));
@@ -243,7 +243,6 @@ export function createPresence(opts: PresenceOptions) {
       for (const e of conn.entries) if (e.centerId !== 0) announce({ centerId: e.centerId, entry: view(e, now) }, e.role);
     }
     metrics.silentRiders.set(silentCount);
-    return silentCount;
   }
 
   /** Clients on this node per center and role. */
