@@ -7,6 +7,10 @@ import { Prisma } from './generated/client';
  * the database's own time. The first statement takes the snapshot, so `asOf` and every read in
  * `fn` see exactly the same committed changes: `asOf.xmin` is then a safe resync watermark
  * (see protocol/merge.ts).
+ *
+ * For reads that take several statements (the snapshot job reads deliveries, then riders). A read
+ * that is one query takes its snapshot in that same statement instead, with one round trip and no
+ * transaction (deliveries.repository.ts `selectAsOf`): resyncs and device polls do.
  */
 export function readConsistent<T>(db: Db, fn: (tx: Prisma.TransactionClient, asOf: DbSnapshot, dbNow: Date) => Promise<T>): Promise<T> {
   return db.$transaction(

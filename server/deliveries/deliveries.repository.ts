@@ -1,12 +1,64 @@
 import type { Db } from '../db/database';
-import type { Prisma } from '../db/generated/client';
-import { ACTIVE_STATUSES, CARRIED_STATUSES } from '../../protocol';
+import { Prisma } from '../db/generated/client';
+import { ACTIVE_STATUSES, CARRIED_STATUSES, parseDbSnapshot, type DbSnapshot } from '../../protocol';
 import type { DeliveryWithRider } from './deliveries.mapper';
 
 /** A Prisma client or an interactive transaction: repositories work inside either. */
 export type Tx = Db | Prisma.TransactionClient;
 
 const withRider = { rider: { select: { name: true, userId: true } } } as const;
+
+/** Rows a filter selected, and the database snapshot (and clock) that saw exactly them. */
+export interface DeliveriesAsOf {
+  rows: DeliveryWithRider[];
+  asOf: DbSnapshot;
+  dbNow: Date;
+}
+
+/** A delivery joined with its rider and the statement's snapshot, as one row of {@link selectAsOf}. */
+interface AsOfRow extends Omit<DeliveryWithRider, 'rider' | 'deliverySeq'> {
+  snap: string;
+  dbNow: Date;
+  /** Null on the one row a filter that matched nothing still returns (it carries the snapshot). */
+  deliverySeq: number | null;
+  riderName: string | null;
+  riderUserId: number | null;
+}
+
+/**
+ * Deliveries matching `where` (over `d`, a delivery, and `r`, its rider), with the snapshot that
+ * saw them: ONE statement, so PostgreSQL reads the rows and `pg_current_snapshot()` from the same
+ * snapshot, with no transaction and one round trip. `asOf.xmin` is then a safe resync watermark
+ * (see protocol/merge.ts). A reconnect storm's resyncs each held a pooled connection through six
+ * round trips (BEGIN, isolation, snapshot, deliveries, riders, COMMIT) on event loops that were
+ * running late; this is one.
+ *
+ * The snapshot row is the left side of the join, so a filter that matches nothing still returns it.
+ */
+async function selectAsOf(tx: Tx, where: Prisma.Sql, limit: number | null = null): Promise<DeliveriesAsOf> {
+  const found = await tx.$queryRaw<AsOfRow[]>`
+    SELECT s.snap, s."dbNow",
+      d."deliverySeq", d."centerId", d."orderId", d."orderNo", d."shopName", d."shopId", d."shopAddress", d.address, d.lat, d.lng,
+      d."riderId", d.status::text AS status, d."createdAt", d."assignedAt", d."pickedUpAt", d."deliveredAt", d."cancelledAt",
+      d."modDate", d.version, d."shopReceivedAt", d."shopAckDueAt", d.txid,
+      r.name AS "riderName", r."userId" AS "riderUserId"
+    FROM (SELECT pg_current_snapshot()::text AS snap, now() AS "dbNow") s
+    LEFT JOIN ("Delivery" d LEFT JOIN "Rider" r ON r.id = d."riderId") ON ${where}
+    ORDER BY d."deliverySeq"
+    LIMIT ${limit}`; // NULL: no limit
+  const first = found[0];
+  if (!first) throw new Error('the database returned no snapshot');
+  const rows: DeliveryWithRider[] = [];
+  for (const { snap: _snap, dbNow: _dbNow, riderName, riderUserId, ...d } of found) {
+    if (d.deliverySeq === null) continue;
+    rows.push({ ...d, deliverySeq: d.deliverySeq, txid: BigInt(d.txid), rider: d.riderId === null || riderName === null ? null : { name: riderName, userId: riderUserId } });
+  }
+  return { rows, asOf: parseDbSnapshot(first.snap), dbNow: first.dbNow };
+}
+
+/** The database clock minus a window, as the UTC timestamps the columns hold. */
+const windowStartSql = (windowMs: number) => Prisma.sql`(now() AT TIME ZONE 'UTC') - make_interval(secs => ${windowMs / 1000})`;
+const activeSql = Prisma.sql`d.status = ANY(${[...ACTIVE_STATUSES]}::"DeliveryStatus"[])`;
 
 /** Persistence for deliveries: queries only, no rules. */
 export const deliveriesRepository = {
@@ -19,30 +71,28 @@ export const deliveriesRepository = {
   },
 
   /**
-   * A center's list: every active delivery plus the finished ones created since `windowStart`.
-   * Served by the (centerId, status) and (centerId, modDate) indexes.
+   * A center's list as of one snapshot (a full resync): every active delivery plus the finished
+   * ones created within `windowMs` of the database clock.
    */
-  listForCenter(tx: Tx, centerId: number, windowStart: Date): Promise<DeliveryWithRider[]> {
-    return tx.delivery.findMany({
-      where: {
-        centerId,
-        OR: [{ status: { in: [...ACTIVE_STATUSES] } }, { createdAt: { gte: windowStart } }],
-      },
-      include: withRider,
-      orderBy: { deliverySeq: 'asc' },
-    });
+  listForCenterAsOf(tx: Tx, centerId: number, windowMs: number): Promise<DeliveriesAsOf> {
+    return selectAsOf(tx, Prisma.sql`d."centerId" = ${centerId} AND (${activeSql} OR d."createdAt" >= ${windowStartSql(windowMs)})`);
   },
 
   /**
    * Rows of a center written by transactions at or after `sinceTx` (a watermark read as
-   * pg_snapshot_xmin): one query on the (centerId, txid) index.
+   * pg_snapshot_xmin), as of one snapshot: a resync. One query on the (centerId, txid) index.
    */
-  changedSince(tx: Tx, centerId: number, sinceTx: number): Promise<DeliveryWithRider[]> {
-    return tx.delivery.findMany({
-      where: { centerId, txid: { gte: BigInt(sinceTx) } },
-      include: withRider,
-      orderBy: { deliverySeq: 'asc' },
-    });
+  changedSinceAsOf(tx: Tx, centerId: number, sinceTx: number): Promise<DeliveriesAsOf> {
+    return selectAsOf(tx, Prisma.sql`d."centerId" = ${centerId} AND d.txid >= ${BigInt(sinceTx)}`);
+  },
+
+  /**
+   * A shop's deliveries as of one snapshot, at most `limit`: those written at or after the
+   * watermark `sinceTx`, or without one, the active ones.
+   */
+  forShopAsOf(tx: Tx, shopId: number, sinceTx: number | undefined, limit: number): Promise<DeliveriesAsOf> {
+    const which = sinceTx === undefined ? activeSql : Prisma.sql`d.txid >= ${BigInt(sinceTx)}`;
+    return selectAsOf(tx, Prisma.sql`d."shopId" = ${shopId} AND ${which}`, limit);
   },
 
   /** A rider's active deliveries plus those finished since `windowStart`. */

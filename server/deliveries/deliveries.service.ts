@@ -12,7 +12,6 @@ import {
   watermarkOf,
 } from '../../protocol';
 import { policy, requireAllowed, requireVisible, type ApiKeyPrincipal } from '../auth/policy';
-import { readConsistent } from '../db/consistent-read';
 import { createReadBatcher } from '../db/read-batcher';
 import type { Db } from '../db/database';
 import { Prisma } from '../db/generated/client';
@@ -250,23 +249,21 @@ export function createDeliveriesService(deps: DeliveriesServiceDeps) {
   // of clients resyncing the same few centers). Each answer is still read after its request came.
   const fullLists = createReadBatcher({
     key: (centerId: number) => String(centerId),
-    run: ([centerId]) =>
-      readConsistent(db, async (tx, asOf, dbNow): Promise<DeliverySyncResponse> => {
-        const rows = await repo.listForCenter(tx, centerId!, new Date(dbNow.getTime() - windowMs));
-        return { centerId: centerId!, rows: rows.map(toDeliveryRow), asOf: watermarkOf(asOf) };
-      }),
+    run: async ([centerId]): Promise<DeliverySyncResponse> => {
+      const { rows, asOf } = await repo.listForCenterAsOf(db, centerId!, windowMs);
+      return { centerId: centerId!, rows: rows.map(toDeliveryRow), asOf: watermarkOf(asOf) };
+    },
     pick: (batch) => batch,
   });
   // Watermarks differ from client to client: one read from the oldest, and each client gets the
   // rows at or after its own watermark, which is exactly what its own read would have returned.
   const changes = createReadBatcher({
     key: (req: { centerId: number; sinceTx: number }) => String(req.centerId),
-    run: (reqs) =>
-      readConsistent(db, async (tx, asOf): Promise<DeliverySyncResponse> => {
-        const centerId = reqs[0]!.centerId;
-        const rows = await repo.changedSince(tx, centerId, Math.min(...reqs.map((r) => r.sinceTx)));
-        return { centerId, rows: rows.map(toDeliveryRow), asOf: watermarkOf(asOf) };
-      }),
+    run: async (reqs): Promise<DeliverySyncResponse> => {
+      const centerId = reqs[0]!.centerId;
+      const { rows, asOf } = await repo.changedSinceAsOf(db, centerId, Math.min(...reqs.map((r) => r.sinceTx)));
+      return { centerId, rows: rows.map(toDeliveryRow), asOf: watermarkOf(asOf) };
+    },
     pick: (batch, req): DeliverySyncResponse =>
       batch.rows.length === 0 ? batch : { ...batch, rows: batch.rows.filter((r) => r.txid >= req.sinceTx) },
   });

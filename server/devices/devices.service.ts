@@ -2,7 +2,6 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
   DEVICE_OFFLINE_AFTER_SEC,
   deviceUsernameSchema,
-  isActive,
   toShopOrderMessage,
   type ShopOrderMessage,
   type ShopOrdersResponse,
@@ -12,7 +11,7 @@ import {
 import type { DevicePrincipal } from '../auth/policy';
 import { hashPassword, verifyPassword } from '../auth/password';
 import type { Db } from '../db/database';
-import { readConsistent } from '../db/consistent-read';
+import { deliveriesRepository } from '../deliveries/deliveries.repository';
 import { toDeliveryRow } from '../deliveries/deliveries.mapper';
 import { AppError } from '../errors';
 
@@ -144,18 +143,10 @@ export function createDevicesService(deps: { db: Db; now?: () => Date }) {
      * by a transaction at or after that watermark, in version order per order (the device's merge
      * rule drops repeats). Rows and `asOf` come from one database snapshot.
      */
-    shopOrders(shopId: number, since: number | undefined): Promise<ShopOrdersResponse> {
-      return readConsistent(db, async (tx, asOf) => {
-        const include = { rider: { select: { name: true, userId: true } } } as const;
-        const rows =
-          since !== undefined
-            ? await tx.delivery.findMany({ where: { shopId, txid: { gte: BigInt(since) } }, include, orderBy: { deliverySeq: 'asc' }, take: 1000 })
-            : (await tx.delivery.findMany({ where: { shopId, status: { in: ['waiting', 'assigned', 'picked_up'] } }, include, orderBy: { deliverySeq: 'asc' }, take: 1000 })).filter((d) =>
-                isActive(d.status),
-              );
-        const messages = rows.map((d) => toShopOrderMessage(toDeliveryRow(d))).filter((m): m is ShopOrderMessage => m !== null);
-        return { shopId, messages, asOf: watermarkOf(asOf) };
-      });
+    async shopOrders(shopId: number, since: number | undefined): Promise<ShopOrdersResponse> {
+      const { rows, asOf } = await deliveriesRepository.forShopAsOf(db, shopId, since, 1000);
+      const messages = rows.map((d) => toShopOrderMessage(toDeliveryRow(d))).filter((m): m is ShopOrderMessage => m !== null);
+      return { shopId, messages, asOf: watermarkOf(asOf) };
     },
   };
 }

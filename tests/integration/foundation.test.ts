@@ -141,6 +141,38 @@ describe.each(BACKENDS)('foundation on $name', (backend) => {
     });
   });
 
+  // A second connection holds a transaction open while the server reads; the embedded database
+  // serves one connection at a time, so this runs on PostgreSQL only.
+  if (backend.name === 'postgres') {
+    it('catches on the next resync a change that was in flight when a read took its snapshot', async () => {
+      const s = await t.connect(NAMESPACES.dispatch, hq);
+      const centerId = (await t.db.prisma.center.findFirstOrThrow({ orderBy: { id: 'asc' } })).id;
+      data(await ask(s, 'center:join', { centerId }));
+      const made = await createTestDelivery(t, centerId);
+      const other = await t.db.pool.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query('UPDATE "Delivery" SET address = $1, version = version + 1 WHERE "deliverySeq" = $2', ['in flight', made.deliverySeq]);
+        const { rows } = await other.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
+        const inFlight = Number(rows[0]!.xid);
+        // Read while it is open: the row as it was, and a watermark that does not pass the open transaction.
+        const full = data(await ask<DeliverySyncResponse>(s, 'deliveries:sync', { centerId }));
+        expect(full.rows.find((r) => r.deliverySeq === made.deliverySeq)).toEqual(made);
+        expect(full.asOf).toBeLessThanOrEqual(inFlight);
+        const early = data(await ask<DeliverySyncResponse>(s, 'deliveries:sync', { centerId, sinceTx: full.asOf }));
+        expect(early.rows.find((r) => r.deliverySeq === made.deliverySeq)?.version ?? made.version).toBe(made.version);
+        await other.query('COMMIT');
+        // Committed: the resync from that watermark brings the change, whatever commits meanwhile.
+        const delta = data(await ask<DeliverySyncResponse>(s, 'deliveries:sync', { centerId, sinceTx: full.asOf }));
+        expect(delta.rows.find((r) => r.deliverySeq === made.deliverySeq)).toMatchObject({ address: 'in flight', version: made.version + 1, txid: inFlight });
+        expect(delta.asOf).toBeGreaterThan(inFlight);
+      } finally {
+        await other.query('ROLLBACK').catch(() => undefined);
+        other.release();
+      }
+    });
+  }
+
   it('does not deliver another center’s changes', async () => {
     const [a, b] = await t.db.prisma.center.findMany({ orderBy: { id: 'asc' }, take: 2 });
     const s = await t.connect(NAMESPACES.dispatch, hq);
