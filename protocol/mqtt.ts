@@ -125,9 +125,12 @@ export type DeviceStatusMessage = z.infer<typeof deviceStatusSchema>;
 export const shopOrdersQuerySchema = z.object({ since: z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional() });
 export interface ShopOrdersResponse {
   shopId: number;
-  /** Without `since`: every open order (the retained state). With it: every change since then, oldest first. */
+  /**
+   * Without `since`: every open order (the retained state). With it: every change since then,
+   * oldest first. At most a page (1,000); the rest comes by polling on from `asOf`.
+   */
   messages: ShopOrderMessage[];
-  /** The next `since` to send. */
+  /** The next `since` to send: after a full page, where that page stopped. */
   asOf: number;
 }
 

@@ -25,6 +25,10 @@ interface AsOfRow extends Omit<DeliveryWithRider, 'rider' | 'deliverySeq'> {
   riderUserId: number | null;
 }
 
+const bySeq = Prisma.sql`d."deliverySeq"`;
+/** Oldest change first: a page cut at a row leaves only later transactions for the next page. */
+const byTx = Prisma.sql`d.txid, d."deliverySeq"`;
+
 /**
  * Deliveries matching `where` (over `d`, a delivery, and `r`, its rider), with the snapshot that
  * saw them: ONE statement, so PostgreSQL reads the rows and `pg_current_snapshot()` from the same
@@ -35,7 +39,7 @@ interface AsOfRow extends Omit<DeliveryWithRider, 'rider' | 'deliverySeq'> {
  *
  * The snapshot row is the left side of the join, so a filter that matches nothing still returns it.
  */
-async function selectAsOf(tx: Tx, where: Prisma.Sql, limit: number | null = null): Promise<DeliveriesAsOf> {
+async function selectAsOf(tx: Tx, where: Prisma.Sql, order: Prisma.Sql = bySeq, limit: number | null = null): Promise<DeliveriesAsOf> {
   const found = await tx.$queryRaw<AsOfRow[]>`
     SELECT s.snap, s."dbNow",
       d."deliverySeq", d."centerId", d."orderId", d."orderNo", d."shopName", d."shopId", d."shopAddress", d.address, d.lat, d.lng,
@@ -44,7 +48,7 @@ async function selectAsOf(tx: Tx, where: Prisma.Sql, limit: number | null = null
       r.name AS "riderName", r."userId" AS "riderUserId"
     FROM (SELECT pg_current_snapshot()::text AS snap, now() AS "dbNow") s
     LEFT JOIN ("Delivery" d LEFT JOIN "Rider" r ON r.id = d."riderId") ON ${where}
-    ORDER BY d."deliverySeq"
+    ORDER BY ${order}
     LIMIT ${limit}`; // NULL: no limit
   const first = found[0];
   if (!first) throw new Error('the database returned no snapshot');
@@ -87,12 +91,12 @@ export const deliveriesRepository = {
   },
 
   /**
-   * A shop's deliveries as of one snapshot, at most `limit`: those written at or after the
-   * watermark `sinceTx`, or without one, the active ones.
+   * A shop's deliveries as of one snapshot, oldest transaction first, at most `limit`: those
+   * written at or after the watermark `sinceTx`, or without one, the active ones.
    */
   forShopAsOf(tx: Tx, shopId: number, sinceTx: number | undefined, limit: number): Promise<DeliveriesAsOf> {
     const which = sinceTx === undefined ? activeSql : Prisma.sql`d.txid >= ${BigInt(sinceTx)}`;
-    return selectAsOf(tx, Prisma.sql`d."shopId" = ${shopId} AND ${which}`, limit);
+    return selectAsOf(tx, Prisma.sql`d."shopId" = ${shopId} AND ${which}`, byTx, limit);
   },
 
   /** A rider's active deliveries plus those finished since `windowStart`. */

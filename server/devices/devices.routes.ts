@@ -43,7 +43,7 @@ export function registerDeviceRoutes(
   /**
    * The polling fallback for devices whose MQTT connection is down (or killed by the phone's OS):
    * the same messages the shop's topic carries. Without `since`, every open order (the retained
-   * state); with it, every change since then. Poll again with the answer's serverTime.
+   * state); with it, every change since then. Poll again with the answer's asOf.
    */
   router.get('/api/shops/:id/orders', async (ctx) => {
     const shopId = shopIdOf(ctx);

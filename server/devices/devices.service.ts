@@ -33,8 +33,12 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest();
  * Shops' order-receipt devices: registration (hashed credentials), authentication for the broker
  * and the polling route, persisted liveness (last will / heartbeat), and the shop's order feed.
  */
-export function createDevicesService(deps: { db: Db; now?: () => Date }) {
+/** Most rows one poll answers; a longer backlog comes over the next polls. */
+const SHOP_ORDERS_PAGE = 1000;
+
+export function createDevicesService(deps: { db: Db; now?: () => Date; shopOrdersPage?: number }) {
   const { db } = deps;
+  const page = deps.shopOrdersPage ?? SHOP_ORDERS_PAGE;
   const now = deps.now ?? (() => new Date());
   const verified = new Map<string, { digest: Buffer; principal: DevicePrincipal; until: number }>();
 
@@ -140,13 +144,19 @@ export function createDevicesService(deps: { db: Db; now?: () => Date }) {
     /**
      * The polling fallback: what the shop's topic carried. Without `since`, every open order
      * (what the broker holds retained); with it (an earlier answer's `asOf`), every change written
-     * by a transaction at or after that watermark, in version order per order (the device's merge
-     * rule drops repeats). Rows and `asOf` come from one database snapshot.
+     * by a transaction at or after that watermark, oldest first (the device's merge rule drops
+     * repeats). Rows and `asOf` come from one database snapshot. At most a page: a longer list or
+     * backlog continues from the answer's `asOf`.
      */
     async shopOrders(shopId: number, since: number | undefined): Promise<ShopOrdersResponse> {
-      const { rows, asOf } = await deliveriesRepository.forShopAsOf(db, shopId, since, 1000);
+      const { rows, asOf } = await deliveriesRepository.forShopAsOf(db, shopId, since, page);
       const messages = rows.map((d) => toShopOrderMessage(toDeliveryRow(d))).filter((m): m is ShopOrderMessage => m !== null);
-      return { shopId, messages, asOf: watermarkOf(asOf) };
+      // A full page may have left rows out. Rows come oldest transaction first, so every row left
+      // out was written by the last row's transaction or a later one, or was still in flight
+      // (at or above the snapshot's xmin): the next poll, from the lower of the two, brings them.
+      const last = rows.at(-1);
+      const mark = rows.length === page && last ? Math.min(watermarkOf(asOf), Number(last.txid)) : watermarkOf(asOf);
+      return { shopId, messages, asOf: mark };
     },
   };
 }

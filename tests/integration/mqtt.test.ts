@@ -9,7 +9,7 @@ import {
   type ShopOrdersResponse,
   type ShopStatus,
 } from '../../protocol';
-import type { NewDeviceCredentials } from '../../server/devices/devices.service';
+import { createDevicesService, type NewDeviceCredentials } from '../../server/devices/devices.service';
 import type { MqttOptions } from '../../server/mqtt/channel';
 import { postgres } from '../support/backends';
 import { startPrivateMosquitto, type PrivateMosquitto } from '../support/mosquitto';
@@ -321,6 +321,40 @@ describe('the polling fallback and MQTT over WebSocket (embedded broker)', () =>
     const res = await fetch(`${t.url}/api/shops/${shopId}/orders?since=${open.asOf}`, { headers: basic(device.username, device.password) });
     const changed = (await res.json()) as ShopOrdersResponse;
     expect(changed.messages.find((m) => m.orderNo === row.orderNo)).toMatchObject({ v: 1, event: 'order.created', status: 'waiting', version: row.version, modDate: row.modDate });
+  });
+
+  it('pages a long list or backlog: a poller that follows asOf gets every order and every change', async () => {
+    const devices = createDevicesService({ db: t.db.prisma, shopOrdersPage: 4 });
+    const follow = async (since: number | undefined) => {
+      const seen = new Set<string>();
+      let page: ShopOrdersResponse | undefined;
+      for (let k = 0; k < 30; k++) {
+        page = await devices.shopOrders(shopId, since);
+        for (const m of page.messages) seen.add(m.orderNo);
+        if (page.messages.length < 4) break;
+        since = page.asOf;
+      }
+      return { seen, asOf: page!.asOf };
+    };
+    const start = await devices.shopOrders(shopId, undefined);
+    const made: string[] = [];
+    for (let k = 0; k < 10; k++) {
+      const row = await t.app.services.deliveries.create(
+        { centerId, orderNo: `G${process.pid}-${Date.now().toString(36)}-${k}`, shopId, shopName: '', shopAddress: 'x', customerName: 'c', customerAddress: 'a', items: 'i', totalWon: 1000, lat: 37.5, lng: 127 },
+        { label: 'test' },
+      );
+      made.push(row.orderNo);
+    }
+    // Every open order of the shop, over several pages (the later pages are changes, and may
+    // carry finished orders too).
+    const open = await t.db.prisma.delivery.findMany({ where: { shopId, status: { in: ['waiting', 'assigned', 'picked_up'] } }, select: { orderNo: true } });
+    expect(open.length).toBeGreaterThan(8);
+    const all = await follow(undefined);
+    expect([...all.seen]).toEqual(expect.arrayContaining(open.map((d) => d.orderNo)));
+    // Every change since a watermark, over several pages.
+    const backlog = await follow(start.asOf);
+    expect([...backlog.seen]).toEqual(expect.arrayContaining(made));
+    expect(backlog.asOf).toBeGreaterThanOrEqual(start.asOf);
   });
 
   it('refuses a missing or wrong credential, another shop, and a bad since', async () => {
