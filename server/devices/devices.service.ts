@@ -29,13 +29,13 @@ export interface NewDeviceCredentials {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 
+/** Most rows one poll answers; a longer backlog comes over the next polls. */
+const SHOP_ORDERS_PAGE = 1000;
+
 /**
  * Shops' order-receipt devices: registration (hashed credentials), authentication for the broker
  * and the polling route, persisted liveness (last will / heartbeat), and the shop's order feed.
  */
-/** Most rows one poll answers; a longer backlog comes over the next polls. */
-const SHOP_ORDERS_PAGE = 1000;
-
 export function createDevicesService(deps: { db: Db; now?: () => Date; shopOrdersPage?: number }) {
   const { db } = deps;
   const page = deps.shopOrdersPage ?? SHOP_ORDERS_PAGE;
