@@ -25,6 +25,12 @@ interface AsOfRow extends Omit<DeliveryWithRider, 'rider' | 'deliverySeq'> {
   riderUserId: number | null;
 }
 
+/** Every column of a delivery, from the generated model (a column added later is read too); the enum as text. */
+const deliveryColumns = Prisma.raw(
+  Object.values(Prisma.DeliveryScalarFieldEnum)
+    .map((f) => (f === 'status' ? 'd."status"::text AS "status"' : `d."${f}"`))
+    .join(', '),
+);
 const bySeq = Prisma.sql`d."deliverySeq"`;
 /** Oldest change first: a page cut at a row leaves only later transactions for the next page. */
 const byTx = Prisma.sql`d.txid, d."deliverySeq"`;
@@ -41,11 +47,7 @@ const byTx = Prisma.sql`d.txid, d."deliverySeq"`;
  */
 async function selectAsOf(tx: Tx, where: Prisma.Sql, order: Prisma.Sql = bySeq, limit: number | null = null): Promise<DeliveriesAsOf> {
   const found = await tx.$queryRaw<AsOfRow[]>`
-    SELECT s.snap, s."dbNow",
-      d."deliverySeq", d."centerId", d."orderId", d."orderNo", d."shopName", d."shopId", d."shopAddress", d.address, d.lat, d.lng,
-      d."riderId", d.status::text AS status, d."createdAt", d."assignedAt", d."pickedUpAt", d."deliveredAt", d."cancelledAt",
-      d."modDate", d.version, d."shopReceivedAt", d."shopAckDueAt", d.txid,
-      r.name AS "riderName", r."userId" AS "riderUserId"
+    SELECT s.snap, s."dbNow", ${deliveryColumns}, r.name AS "riderName", r."userId" AS "riderUserId"
     FROM (SELECT pg_current_snapshot()::text AS snap, now() AS "dbNow") s
     LEFT JOIN ("Delivery" d LEFT JOIN "Rider" r ON r.id = d."riderId") ON ${where}
     ORDER BY ${order}
