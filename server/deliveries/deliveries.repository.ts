@@ -8,17 +8,15 @@ export type Tx = Db | Prisma.TransactionClient;
 
 const withRider = { rider: { select: { name: true, userId: true } } } as const;
 
-/** Rows a filter selected, and the database snapshot (and clock) that saw exactly them. */
+/** Rows a filter selected, and the database snapshot that saw exactly them. */
 export interface DeliveriesAsOf {
   rows: DeliveryWithRider[];
   asOf: DbSnapshot;
-  dbNow: Date;
 }
 
 /** A delivery joined with its rider and the statement's snapshot, as one row of {@link selectAsOf}. */
 interface AsOfRow extends Omit<DeliveryWithRider, 'rider' | 'deliverySeq'> {
   snap: string;
-  dbNow: Date;
   /** Null on the one row a filter that matched nothing still returns (it carries the snapshot). */
   deliverySeq: number | null;
   riderName: string | null;
@@ -47,19 +45,20 @@ const byTx = Prisma.sql`d.txid, d."deliverySeq"`;
  */
 async function selectAsOf(tx: Tx, where: Prisma.Sql, order: Prisma.Sql = bySeq, limit: number | null = null): Promise<DeliveriesAsOf> {
   const found = await tx.$queryRaw<AsOfRow[]>`
-    SELECT s.snap, s."dbNow", ${deliveryColumns}, r.name AS "riderName", r."userId" AS "riderUserId"
-    FROM (SELECT pg_current_snapshot()::text AS snap, now() AS "dbNow") s
+    SELECT s.snap, ${deliveryColumns}, r.name AS "riderName", r."userId" AS "riderUserId"
+    FROM (SELECT pg_current_snapshot()::text AS snap) s
     LEFT JOIN ("Delivery" d LEFT JOIN "Rider" r ON r.id = d."riderId") ON ${where}
     ORDER BY ${order}
     LIMIT ${limit}`; // NULL: no limit
   const first = found[0];
   if (!first) throw new Error('the database returned no snapshot');
   const rows: DeliveryWithRider[] = [];
-  for (const { snap: _snap, dbNow: _dbNow, riderName, riderUserId, ...d } of found) {
+  for (const { snap: _snap, riderName, riderUserId, ...d } of found) {
     if (d.deliverySeq === null) continue;
-    rows.push({ ...d, deliverySeq: d.deliverySeq, txid: BigInt(d.txid), rider: d.riderId === null || riderName === null ? null : { name: riderName, userId: riderUserId } });
+    // A rider's name is NOT NULL: it is null exactly when the delivery has no rider.
+    rows.push({ ...d, deliverySeq: d.deliverySeq, txid: BigInt(d.txid), rider: riderName === null ? null : { name: riderName, userId: riderUserId } });
   }
-  return { rows, asOf: parseDbSnapshot(first.snap), dbNow: first.dbNow };
+  return { rows, asOf: parseDbSnapshot(first.snap) };
 }
 
 /** The database clock minus a window, as the UTC timestamps the columns hold. */
