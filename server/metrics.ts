@@ -1,4 +1,23 @@
+import { readdir } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * prom-client defaults whose every scrape walks all of the process's handles or file descriptors
+ * on the event loop: with 15,000 connections a scrape took 30 ms of one worker's loop (15 ms
+ * listing /proc/self/fd, the rest listing handles twice), and on a busy core a scrape stalled a
+ * worker for 360 ms. `dd_connected_sockets` counts the connections; `process_open_fds` is read
+ * off the loop instead (below).
+ */
+export const SCRAPE_WALKS_EVERY_HANDLE = [
+  'nodejs_active_handles',
+  'nodejs_active_handles_total',
+  'nodejs_active_resources',
+  'nodejs_active_resources_total',
+  'process_open_fds',
+] as const;
+
+/** Where Linux lists a process's open file descriptors (absent elsewhere: the series is left out). */
+const FD_DIR = '/proc/self/fd';
 
 /**
  * Prometheus metrics (prom-client: the standard Node client). One registry per application so
@@ -7,6 +26,19 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const name of SCRAPE_WALKS_EVERY_HANDLE) registry.removeSingleMetric(name);
+  if (process.platform === 'linux') {
+    // The same series as prom-client's, listed by the thread pool instead of the event loop.
+    new Gauge({
+      name: 'process_open_fds',
+      help: 'Number of open file descriptors.',
+      registers: [registry],
+      async collect() {
+        // One entry is the listing's own descriptor, as in prom-client's count.
+        this.set((await readdir(FD_DIR)).length - 1);
+      },
+    });
+  }
   return {
     registry,
     commands: new Counter({

@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, type MonitorHistory, type MonitorOverview, type PresenceChange, type PresenceList } from '../../protocol';
 import { embedded } from '../support/backends';
+import { SCRAPE_WALKS_EVERY_HANDLE } from '../../server/metrics';
 import { ask, createTestDelivery, data, nextEvent, startTestApp, type TestApp } from '../support/app';
 
 /** One process without Redis: in-memory presence and node registry, the same series and feed. */
@@ -29,6 +30,16 @@ describe('operations on a single node (no Redis)', () => {
     const used = new Set([...dashboard.matchAll(/\b((?:dd|process)_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(/_(bucket|count|sum)$/, '')));
     expect(used.size).toBeGreaterThan(8);
     for (const name of used) expect(text, `dashboard series ${name}`).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));
+  });
+
+  it('counts open file descriptors without listing every handle on the event loop', async () => {
+    const text = await (await fetch(`${t.url}/metrics`)).text();
+    const fds = Number(/^process_open_fds\{node="[^"]+"\} (\d+)$/m.exec(text)?.[1]);
+    // This process holds at least its listening socket, the database and the test's connections.
+    expect(fds).toBeGreaterThan(3);
+    for (const name of SCRAPE_WALKS_EVERY_HANDLE.filter((n) => n !== 'process_open_fds')) {
+      expect(text, name).not.toMatch(new RegExp(`^${name}\\b`, 'm'));
+    }
   });
 
   it('pushes an overview of this node to an admin on /monitor, with history', async () => {
