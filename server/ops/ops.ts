@@ -32,6 +32,8 @@ export interface OpsOptions {
   reportIntervalMs?: number;
   presenceTtlMs?: number;
   presenceSilentAfterMs?: number;
+  /** Connections whose presence expiry one event-loop turn pushes forward (default 1000). */
+  presenceRefreshBatch?: number;
   nodeDownMs?: number;
   forgetMs?: number;
   lagMs?: number;
@@ -78,6 +80,7 @@ export function createOps(deps: OpsDeps) {
     nodeId,
     ttlMs: deps.presenceTtlMs ?? 30_000,
     silentAfterMs: deps.presenceSilentAfterMs ?? 120_000,
+    ...(deps.presenceRefreshBatch ? { refreshBatch: deps.presenceRefreshBatch } : {}),
     metrics: opsMetrics,
     logger,
   });

@@ -165,3 +165,35 @@ describe('the heartbeat', () => {
     expect(noticedAfter).toBeLessThanOrEqual(ping.intervalMs + ping.timeoutMs + 1500);
   });
 });
+
+/**
+ * Each node pushes its connections' presence expiry forward a few at a time, the event loop free
+ * in between (one pass over 15,000 connections held a worker's commands for up to 100 ms). Here
+ * a batch of 2 and a TTL of 1.2 s: connections that send nothing stay present well past the TTL
+ * only if every batch of the pass reaches the store.
+ */
+describe('presence refreshed in batches', () => {
+  const ttlMs = 1200;
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(embedded, { ops: { reportIntervalMs: 200, presenceTtlMs: ttlMs, presenceRefreshBatch: 2 } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('keeps every connection of a node present past the TTL, whichever batch it falls in', async () => {
+    const token = await t.token('dispatcher@demo.local');
+    const sockets = await Promise.all(Array.from({ length: 7 }, () => t.connect(NAMESPACES.dispatch, token)));
+    const ids = sockets.map((s) => s.id);
+    const listed = async () => data(await ask<PresenceList>(sockets[0]!, 'presence:list', { centerId: 1 })).entries.map((e) => e.connId);
+    expect(await listed()).toEqual(expect.arrayContaining(ids));
+    await new Promise((r) => setTimeout(r, ttlMs * 3));
+    expect(await listed()).toEqual(expect.arrayContaining(ids));
+    // One that leaves is gone at once; the others stay.
+    sockets.pop()!.disconnect();
+    await expect.poll(listed, { timeout: 2000 }).not.toContain(ids.at(-1));
+    await new Promise((r) => setTimeout(r, ttlMs * 2));
+    expect(await listed()).toEqual(expect.arrayContaining(ids.slice(0, -1)));
+  });
+});
