@@ -445,6 +445,9 @@ interface StepResult {
   lagMaxMs: number | null;
   ack: Summary;
   ackFailed: number;
+  /** Event-loop delay p99 (ms) over the hold: the probe that sent the acks, the load generators (worst of them). */
+  probeLagP99Ms: number;
+  loadgenLagP99Ms: number;
   loadgenRssMb: number;
   /** Live heap after forced garbage collection at the end of the hold (single-process targets). */
   heapMb: number | null;
@@ -557,13 +560,37 @@ async function acksAll(
   };
 }
 
-/** Clients of the storm's probe process: its acks stand for the clients the storm leaves alone. */
+/**
+ * Clients of the probe process, which sends every ack of a target's run. A load generator holds
+ * up to 15,000 clients, answering their pings and taking the fan-out's messages, and its event
+ * loop runs late (p99 75 ms at 60,000 held); an ack it read late would count as the server's
+ * lateness. The probe is quiet: its acks measure the server. In a storm its clients stand for
+ * those the storm leaves alone.
+ */
 const PROBE_CLIENTS = 300;
 
 async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: number | null, cleanup: Cleanup) {
   const gensNeeded = Math.max(1, Math.ceil(p.max / p.perLoadgen));
   const gens: Loadgen[] = [];
   for (let i = 0; i < gensNeeded; i++) gens.push(Loadgen.start(loadCpu, cleanup));
+  const probe = Loadgen.start(loadCpu, cleanup);
+  // Before the idle reading, so that its clients are not counted in the figures per connection.
+  const probed = await probe.ask(
+    {
+      type: 'open',
+      kind: target.kind,
+      urls: target.urls,
+      tokens: target.tokensFor(Array.from({ length: PROBE_CLIENTS }, (_, k) => k % target.rooms.length)),
+      rooms: target.rooms,
+      centerIds: target.centerIds,
+      count: PROBE_CLIENTS,
+      concurrency: 20,
+      sources: sources(),
+    },
+    'opened',
+  );
+  /** Event-loop delay p99 of the load generators since the last call (worst of them). */
+  const loadgenLag = async () => Math.max(0, ...(await Promise.all(gens.map((g) => g.ask({ type: 'lag' }, 'lag')))).map((l) => l.p99Ms));
   const rss = () => sumOf(target.pids().map((pid) => readRssMb(pid) ?? 0));
   const cpuMs = () => sumOf(target.pids().map((pid) => readCpuMs(pid) ?? 0));
   await sleep(2000); // start-up garbage settles before the idle reading
@@ -606,13 +633,15 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     const failed = sumOf(opened.map((o) => o.failed));
     failedTotal += failed;
     errors.push(...opened.flatMap((o) => o.errors).slice(0, 3));
-    // Hold: commands from a sample of clients, server readings over the same window.
+    // Hold: commands from the probe's clients, server readings over the same window.
     await target.lag();
+    await loadgenLag();
     const c0 = cpuMs();
     const w0 = performance.now();
-    const acks = await acksAll(gens, p.holdMs, p.acksPerSec);
+    const acks = await acksAll([probe], p.holdMs, p.acksPerSec);
     const cpuPct = ((cpuMs() - c0) * 100) / (performance.now() - w0);
     const lag = await target.lag();
+    const loadgenLagP99Ms = await loadgenLag();
     const rssMb = rss();
     // After the step's readings: the forced collections pause the server for a moment.
     const heapMb = (await target.heapMb?.()) ?? null;
@@ -632,6 +661,8 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       lagMaxMs: lag?.max ?? null,
       ack: summarize(acks.lat),
       ackFailed: acks.failed,
+      probeLagP99Ms: acks.lagP99Ms,
+      loadgenLagP99Ms,
       loadgenRssMb: sumOf(status.map((s) => s.rssMb)),
       heapMb,
       errors: [...opened.flatMap((o) => o.errors), ...acks.errors].slice(0, 5),
@@ -639,7 +670,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     steps.push(step);
     ctx.log(
       `capacity: ${target.name}: ${held}/${goal} held, ${failedTotal} failed, ${fmt(step.connectRate, 0)} connects/s, RSS ${fmt(rssMb, 0)} MB ` +
-        `(${fmt(step.rssPer1kMarginalMb, 1)} MB/1k over idle)${heapMb === null ? '' : `, heap after GC ${fmt(heapMb, 1)} MB`}, CPU ${fmt(cpuPct, 0)}%, lag p99 ${fmt(step.lagP99Ms, 1)} ms, ack p99 ${fmt(step.ack.p99, 1)} ms`,
+        `(${fmt(step.rssPer1kMarginalMb, 1)} MB/1k over idle)${heapMb === null ? '' : `, heap after GC ${fmt(heapMb, 1)} MB`}, CPU ${fmt(cpuPct, 0)}%, lag p99 ${fmt(step.lagP99Ms, 1)} ms, ack p99 ${fmt(step.ack.p99, 1)} ms (event-loop p99 of the probe ${fmt(step.probeLagP99Ms, 0)} ms, of the load generators ${fmt(step.loadgenLagP99Ms, 0)} ms)`,
     );
     if (failedTotal > Math.max(10, goal * 0.01)) {
       errors.push(`ramp stopped: ${failedTotal} failed connections by ${goal}`);
@@ -665,7 +696,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       const w0 = performance.now();
       let publishFailures = 0;
       const inflight = new Set<Promise<void>>();
-      const acksDuring = acksAll(gens, p.fanoutMs, p.acksPerSec);
+      const acksDuring = acksAll([probe], p.fanoutMs, p.acksPerSec);
       for (let k = 0; k < publishes; k++) {
         const due = w0 + (k * 1000) / perSecond;
         const wait = due - performance.now();
@@ -734,25 +765,9 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     for (const g of gens) g.tell({ type: 'storm-watch', deadUrl: dead, sinceTx });
     await sleep(50);
     const killedHeld = Math.round(held / target.processes);
-    // The acks of the clients the storm leaves alone come from a probe process of their own. The
-    // load generators' event loops are busy reconnecting thousands of clients, and an ack they
-    // read late would count as the server's lateness. (The probe's clients on the killed process
-    // just stay closed: it is not told about the storm.)
-    const probe = Loadgen.start(loadCpu, cleanup);
-    const probed = await probe.ask(
-      {
-        type: 'open',
-        kind: target.kind,
-        urls: target.urls,
-        tokens: target.tokensFor(Array.from({ length: PROBE_CLIENTS }, (_, k) => k % target.rooms.length)),
-        rooms: target.rooms,
-        centerIds: target.centerIds,
-        count: PROBE_CLIENTS,
-        concurrency: 20,
-        sources: sources(),
-      },
-      'opened',
-    );
+    // The acks of the clients the storm leaves alone come from the probe, as every ack: the load
+    // generators are busy reconnecting thousands of clients. (The probe's clients on the killed
+    // process just stay closed: it is not told about the storm.)
     await target.killFirst();
     const t0 = performance.now();
     const lat: number[] = [];
@@ -815,8 +830,8 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     );
   }
 
-  await Promise.all(gens.map((g) => g.ask({ type: 'close' }, 'closed').catch(() => undefined)));
-  await Promise.all(gens.map((g) => stopChild(g.child, 3000)));
+  await Promise.all([...gens, probe].map((g) => g.ask({ type: 'close' }, 'closed').catch(() => undefined)));
+  await Promise.all([...gens, probe].map((g) => stopChild(g.child, 3000)));
   return { steps, fanouts, storm, errors };
 }
 
@@ -852,6 +867,7 @@ export const capacity: Benchmark = {
     { name: 'ping-interval', description: 'seconds between heartbeat pings, every target (the product: PING_INTERVAL_SEC)', defaultText: '10' },
     { name: 'ping-timeout', description: 'seconds a ping may go unanswered before the connection is closed (PING_TIMEOUT_SEC)', defaultText: '10' },
     { name: 'redis-port', description: 'port of the private redis-server for the N-process product', defaultText: '4601' },
+    { name: 'node-flags', description: 'Node/V8 flags for every server process, comma-separated without the dashes (e.g. single-threaded-gc,max-semi-space-size=8)', defaultText: 'none' },
     { name: 'cpu-profile', description: "directory for a CPU profile of every server process: product processes, cluster workers and baselines (written when each exits; Chrome DevTools)", defaultText: 'none' },
     { name: 'out', description: 'results folder (JSON, Markdown, SVG)', defaultText: 'bench-results/capacity-<time>' },
   ],
@@ -880,7 +896,10 @@ export const capacity: Benchmark = {
     const heartbeat: Heartbeat = { intervalSec: intOption(a, 'ping-interval', 10, 1), timeoutSec: intOption(a, 'ping-timeout', 10, 1) };
     const profileDir = a.options.get('cpu-profile');
     if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
-    const nodeOptions = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
+    const nodeFlags = (a.options.get('node-flags') ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+    const badFlag = nodeFlags.find((f) => !/^[a-z0-9-]+(=[\w.]+)?$/.test(f));
+    if (badFlag) throw new UsageError(`--node-flags: "${badFlag}" is not a flag name (without dashes), optionally =value`);
+    const nodeOptions = [...nodeFlags.map((f) => `--${f}`), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [])];
     const all = ['product-1', 'product-n', 'socketio', 'ws'];
     const chosen = (a.options.get('targets') ?? all.join(',')).split(',').map((s) => s.trim());
     const unknown = chosen.filter((t) => !all.includes(t));
@@ -959,7 +978,7 @@ export const capacity: Benchmark = {
     const blocks: string[] = [];
     blocks.push(
       `Started ${started.toISOString()}. ${pinned ? `Servers pinned to CPU ${serverCpu}; load generators (at most ${p.perLoadgen} sockets each, ${Math.ceil(p.max / p.perLoadgen)}${pN.max !== p.max ? ` or ${Math.ceil(pN.max / p.perLoadgen)}` : ''} per target, source addresses 127.0.0.2-20) and the publisher to CPU ${loadCpu}` : 'Not pinned'}. ` +
-        `Ramp to ${p.max} in steps of ${p.step}${pN.max !== p.max || pN.step !== p.step ? ` (the N-process product: to ${pN.max} in steps of ${pN.step})` : ''}, ${p.holdMs / 1000} s hold per step, ${p.acksPerSec} acks/s (product: centers:list, one database read; baselines: ping). ` +
+        `Ramp to ${p.max} in steps of ${p.step}${pN.max !== p.max || pN.step !== p.step ? ` (the N-process product: to ${pN.max} in steps of ${pN.step})` : ''}, ${p.holdMs / 1000} s hold per step, ${p.acksPerSec} acks/s from a probe process of its own (${PROBE_CLIENTS} clients, opened before the ramp; product: centers:list, one database read; baselines: ping). ` +
         `Every client is on /dispatch (websocket), authenticated (product: ${usersPerCenter === 0 ? 'a dispatcher account and a session of its own per client' : `${usersPerCenter} dispatcher accounts per center, shared`}) and in one of three center rooms. ` +
         `Heartbeat of every target: a ping every ${heartbeat.intervalSec} s, closed ${heartbeat.timeoutSec} s after an unanswered one.`,
       described.map((d) => `- ${d.name}: ${d.describe}`).join('\n'),
@@ -980,14 +999,14 @@ export const capacity: Benchmark = {
           ['connects/s (last step)', ...names.map((n) => fmt(top(n)?.connectRate, 0))],
           ['CPU % while holding', ...names.map((n) => fmt(top(n)?.cpuPct, 0))],
           ['event-loop delay p99 / max ms', ...names.map((n) => `${fmt(top(n)?.lagP99Ms, 1)} / ${fmt(top(n)?.lagMaxMs, 1)}`)],
-          ['ack p50 / p99 ms', ...names.map((n) => `${fmt(top(n)?.ack.p50, 1)} / ${fmt(top(n)?.ack.p99, 1)}`)],
+          ['ack p50 / p99 ms (probe)', ...names.map((n) => `${fmt(top(n)?.ack.p50, 1)} / ${fmt(top(n)?.ack.p99, 1)}`)],
           ['  ack p99 vs bare Socket.IO', ...names.map((n) => ratio(top(n)?.ack.p99, bare?.ack.p99))],
         ],
       ),
       '### Ramp',
       markdownTable(
-        ['target', 'connections', 'held', 'failed', 'connects/s', 'RSS MB', 'MB/1k over idle', 'heap after GC MB', 'CPU %', 'lag p99 ms', 'ack p50 ms', 'ack p99 ms'],
-        steps.map((s) => [s.target, String(s.connections), String(s.held), String(s.failed), fmt(s.connectRate, 0), fmt(s.rssMb, 0), fmt(s.rssPer1kMarginalMb, 1), fmt(s.heapMb, 1), fmt(s.cpuPct, 0), fmt(s.lagP99Ms, 1), fmt(s.ack.p50, 1), fmt(s.ack.p99, 1)]),
+        ['target', 'connections', 'held', 'failed', 'connects/s', 'RSS MB', 'MB/1k over idle', 'heap after GC MB', 'CPU %', 'lag p99 ms', 'ack p50 ms', 'ack p99 ms', 'event-loop p99 ms: probe / load generators'],
+        steps.map((s) => [s.target, String(s.connections), String(s.held), String(s.failed), fmt(s.connectRate, 0), fmt(s.rssMb, 0), fmt(s.rssPer1kMarginalMb, 1), fmt(s.heapMb, 1), fmt(s.cpuPct, 0), fmt(s.lagP99Ms, 1), fmt(s.ack.p50, 1), fmt(s.ack.p99, 1), `${fmt(s.probeLagP99Ms, 0)} / ${fmt(s.loadgenLagP99Ms, 0)}`]),
       ),
     );
     if (fanouts.length) {
