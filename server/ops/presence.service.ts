@@ -202,7 +202,7 @@ export function createPresence(opts: PresenceOptions) {
   async function refresh(now = Date.now()): Promise<void> {
     if (now - refreshedAt < ttlMs / 3) return;
     // In batches, the event loop free between them: one pass over 15,000 connections in one turn
-    // held a worker's commands for 40-100 ms on a busy core. A connection that leaves meanwhile
+    // held a worker's commands for 50-140 ms on a busy core. A connection that leaves meanwhile
     // is not touched (the stores touch only live entries); one that arrives was just written.
     const byCenter = new Map<number, string[]>();
     let batched = 0;

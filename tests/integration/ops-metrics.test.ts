@@ -168,7 +168,7 @@ describe('the heartbeat', () => {
 
 /**
  * Each node pushes its connections' presence expiry forward a few at a time, the event loop free
- * in between (one pass over 15,000 connections held a worker's commands for up to 100 ms). Here
+ * in between (one pass over 15,000 connections held a worker's commands for up to 140 ms). Here
  * a batch of 2 and a TTL of 1.2 s: connections that send nothing stay present well past the TTL
  * only if every batch of the pass reaches the store.
  */
