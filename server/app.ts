@@ -128,6 +128,8 @@ export interface AppDeps {
 
 /** How long a dropped client's session is kept for connection state recovery. */
 const RECOVERY_WINDOW_MS = 2 * 60_000;
+/** How long an idle keep-alive HTTP connection stays open: longer than nginx keeps one (60 s). */
+export const KEEP_ALIVE_MS = 65_000;
 
 export type Application = ReturnType<typeof createApplication>;
 
@@ -176,6 +178,11 @@ export function createApplication(deps: AppDeps) {
     }
     sendJson(res, 404, { error: { code: 'not_found', message: 'Not found' } });
   });
+  // An idle keep-alive connection stays open longer than the peers that reuse one keep it (nginx
+  // keeps an upstream connection 60 s; Node's default closes it after 5 s). Otherwise the server
+  // can close it just as a request arrives on it, and that request fails with a reset: a POST is
+  // not retried, so nginx answers 502 and a client sees ECONNRESET.
+  httpServer.keepAliveTimeout = KEEP_ALIVE_MS;
 
   if (deps.maxConnections) {
     httpServer.maxConnections = deps.maxConnections;

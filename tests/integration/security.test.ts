@@ -6,6 +6,7 @@ import { CLIENT_COMMANDS, NAMESPACES, SESSION_COOKIE, type ChatMessage, type Del
 import { createRidersService } from '../../server/riders/riders.service';
 import { AppError } from '../../server/errors';
 import { routesOf } from '../../server/realtime/ack';
+import { KEEP_ALIVE_MS } from '../../server/app';
 import { ask, createTestDelivery, data, nextEvent, startTestApp, TEST_PASSWORD, type TestApp } from '../support/app';
 import { BACKENDS } from '../support/backends';
 import { ackError, connectError, http, record, settle } from '../support/realtime-helpers';
@@ -405,7 +406,8 @@ describe('connections per process (PostgreSQL)', () => {
   beforeAll(async () => {
     t = await startTestApp(pg, { deliveries: 5, app: { maxConnections: 3, maxConnectionsPerIp: 0 } });
     token = await t.token('dispatcher@demo.local');
-    // The sign-in's keep-alive connection counts too: let it go before counting.
+    // The sign-in's keep-alive connection counts too (idle, it stays open a minute): close it.
+    t.app.httpServer.closeIdleConnections();
     await waitFor(async () => (await connections(t)) === 0);
   });
   afterAll(async () => {
@@ -445,3 +447,41 @@ describe('connections per process (PostgreSQL)', () => {
   });
 });
 
+
+/**
+ * nginx keeps an idle upstream connection 60 s, and HTTP clients keep theirs in a pool. A server
+ * that closes an idle keep-alive connection first (Node's default: after 5 s) can close it just
+ * as a request arrives on it: that request meets a reset, and a POST is not retried.
+ */
+describe('idle keep-alive connections', () => {
+  const embedded = BACKENDS.find((b) => b.name === 'embedded')!;
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(embedded, { deliveries: 0 });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('stay open longer than nginx keeps them, and say so in the Keep-Alive header', async () => {
+    const c = net.connect(Number(new URL(t.url).port), '127.0.0.1');
+    let text = '';
+    let closed = false;
+    c.on('data', (b: Buffer) => (text += b.toString()));
+    c.on('close', () => (closed = true));
+    const get = async () => {
+      text = '';
+      c.write('GET /api/health HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n');
+      await expect.poll(() => /\r\n\r\n[\s\S]*\}$/.test(text), { timeout: 5000 }).toBe(true);
+      return text;
+    };
+    const first = await get();
+    expect(first).toMatch(/^HTTP\/1\.1 200/);
+    expect(first).toMatch(new RegExp(`^keep-alive: timeout=${KEEP_ALIVE_MS / 1000}\\r$`, 'im'));
+    // Past Node's default of 5 s, idle: still open, and it answers the next request.
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(closed).toBe(false);
+    expect(await get()).toMatch(/^HTTP\/1\.1 200/);
+    c.destroy();
+  });
+});
