@@ -542,22 +542,15 @@ function sources(): string[] {
   return Array.from({ length: 19 }, (_, i) => `127.0.0.${i + 2}`);
 }
 
-async function acksAll(
-  gens: Loadgen[],
+/** Acks from the probe process over `durationMs`, paced to `perSecond` (see PROBE_CLIENTS). */
+async function probeAcks(
+  probe: Loadgen,
   durationMs: number,
   perSecond: number,
   avoidUrl?: string,
 ): Promise<{ lat: number[]; failed: number; closedUnder: number; errors: string[]; lagP99Ms: number }> {
-  const replies = await Promise.all(
-    gens.map((g) => g.ask({ type: 'acks', durationMs, perSecond: perSecond / gens.length, ...(avoidUrl ? { avoidUrl } : {}) }, 'acks')),
-  );
-  return {
-    lat: replies.flatMap((r) => r.latencies),
-    failed: sumOf(replies.map((r) => r.failed)),
-    closedUnder: sumOf(replies.map((r) => r.closedUnder)),
-    errors: replies.flatMap((r) => r.errors),
-    lagP99Ms: Math.max(0, ...replies.map((r) => r.lagP99Ms)),
-  };
+  const r = await probe.ask({ type: 'acks', durationMs, perSecond, ...(avoidUrl ? { avoidUrl } : {}) }, 'acks');
+  return { lat: r.latencies, failed: r.failed, closedUnder: r.closedUnder, errors: r.errors, lagP99Ms: r.lagP99Ms };
 }
 
 /**
@@ -638,7 +631,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     await loadgenLag();
     const c0 = cpuMs();
     const w0 = performance.now();
-    const acks = await acksAll([probe], p.holdMs, p.acksPerSec);
+    const acks = await probeAcks(probe, p.holdMs, p.acksPerSec);
     const cpuPct = ((cpuMs() - c0) * 100) / (performance.now() - w0);
     const lag = await target.lag();
     const loadgenLagP99Ms = await loadgenLag();
@@ -696,7 +689,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       const w0 = performance.now();
       let publishFailures = 0;
       const inflight = new Set<Promise<void>>();
-      const acksDuring = acksAll([probe], p.fanoutMs, p.acksPerSec);
+      const acksDuring = probeAcks(probe, p.fanoutMs, p.acksPerSec);
       for (let k = 0; k < publishes; k++) {
         const due = w0 + (k * 1000) / perSecond;
         const wait = due - performance.now();
@@ -780,7 +773,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     let settledRounds = 0;
     let droppedBefore = -1;
     while (performance.now() - t0 < p.stormTimeoutMs) {
-      const a = await acksAll([probe], 1000, p.acksPerSec, dead ?? undefined);
+      const a = await probeAcks(probe, 1000, p.acksPerSec, dead ?? undefined);
       probeLagP99Ms = Math.max(probeLagP99Ms, a.lagP99Ms);
       lat.push(...a.lat);
       ackFailed += a.failed;
