@@ -42,6 +42,8 @@ import {
   summarize,
   UsageError,
   withOpenFiles,
+  createCpuCap,
+  withCpuCap,
   DEMO_PASSWORD,
   freePort,
   heapAfterGcMb,
@@ -104,11 +106,12 @@ function pinArgs(cpu: number | null, cmd: string, args: string[]): [string, stri
 }
 
 /** Start a baseline server (bench/capacity-baseline.ts) and wait until it listens. */
-async function startBaseline(kind: 'socketio' | 'ws', cpu: number | null, heartbeat: Heartbeat, nodeOptions: string[], cleanup: Cleanup): Promise<Target> {
+async function startBaseline(kind: 'socketio' | 'ws', cpu: number | null, heartbeat: Heartbeat, nodeOptions: string[], nodeCpu: number | null, cleanup: Cleanup): Promise<Target> {
   const port = await freePort();
   const inspectPort = await freePort();
   const beat = [String(heartbeat.intervalSec), String(heartbeat.timeoutSec)];
-  const [cmd, args] = withOpenFiles(true, pinArgs(cpu, process.execPath, [...nodeOptions, `--inspect=127.0.0.1:${inspectPort}`, '--import', 'tsx', 'bench/capacity-baseline.ts', kind, String(port), ...beat]));
+  const cap = nodeCpu === null ? null : createCpuCap(nodeCpu, `dd-bench-${process.pid}-${kind}`, cleanup);
+  const [cmd, args] = withOpenFiles(true, withCpuCap(cap, pinArgs(cpu, process.execPath, [...nodeOptions, `--inspect=127.0.0.1:${inspectPort}`, '--import', 'tsx', 'bench/capacity-baseline.ts', kind, String(port), ...beat])));
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
   cleanup.add(`stop ${kind} baseline`, () => stopChild(child, 5000));
   const lines: string[] = [];
@@ -136,7 +139,7 @@ async function startBaseline(kind: 'socketio' | 'ws', cpu: number | null, heartb
     tokensFor: () => [],
     processes: 1,
     oneUrl: true,
-    describe: kind === 'socketio' ? 'Socket.IO 4.8, websocket only, no auth, /dispatch, join + ping acks' : 'ws, rooms as Sets, JSON frames',
+    describe: `${kind === 'socketio' ? 'Socket.IO 4.8, websocket only, no auth, /dispatch, join + ping acks' : 'ws, rooms as Sets, JSON frames'}${nodeCpu === null ? '' : `; capped at ${nodeCpu} % of a CPU`}`,
     pids: () => (child.pid ? [child.pid] : []),
     async publish(_u, roomIndex, title) {
       const res = await fetch(`${url}/publish`, {
@@ -249,6 +252,8 @@ interface ProductOptions {
   redisPort: number;
   /** Node options for the product's processes (a CPU profile of each, on exit). */
   nodeOptions: string[];
+  /** Percent of one CPU each node (a server process and its workers) may use; null: no cap. */
+  nodeCpu: number | null;
 }
 
 async function startRedis(port: number, cleanup: Cleanup): Promise<string> {
@@ -288,11 +293,12 @@ async function startProduct(o: ProductOptions): Promise<Target> {
   // One process: its inspector reads the live heap after each step (the workers of a cluster would each need one).
   const inspectPort = multi ? null : await freePort();
   const firstOptions = inspectPort === null ? o.nodeOptions : [...o.nodeOptions, `--inspect=127.0.0.1:${inspectPort}`];
-  const first = await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, databaseName, raiseOpenFiles: true, seedHere: true, nodeOptions: firstOptions });
+  const capOf = (k: number) => (o.nodeCpu === null ? null : createCpuCap(o.nodeCpu, `dd-bench-${process.pid}-product-${o.workers}-${k}`, o.cleanup));
+  const first = await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, databaseName, raiseOpenFiles: true, seedHere: true, nodeOptions: firstOptions, cpuCap: capOf(0) });
   const servers = [first];
   if (multi && o.mode === 'processes') {
     for (let k = 1; k < o.workers; k++) {
-      servers.push(await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, reuseDatabase: first.database, raiseOpenFiles: true, nodeOptions: o.nodeOptions }));
+      servers.push(await startServer({ cleanup: o.cleanup, log: o.log, cpu: o.cpu, adminUrl: o.adminUrl, env, sessionSecret: secret, reuseDatabase: first.database, raiseOpenFiles: true, nodeOptions: o.nodeOptions, cpuCap: capOf(k) }));
     }
   }
   const dbUrl = (() => {
@@ -325,7 +331,7 @@ async function startProduct(o: ProductOptions): Promise<Target> {
     centerIds,
     tokensFor,
     ...(inspectPort === null ? {} : { heapMb: () => heapAfterGcMb(inspectPort) }),
-    describe: `SERVE_PAGES=off${!multi ? ', WORKERS=1' : o.mode === 'cluster' ? `, WORKERS=${o.workers} (node:cluster, workers accepting on the shared port, cluster adapter, no Redis)` : `, ${o.workers} server processes on one database, Redis Streams adapter on a private redis-server`}`,
+    describe: `SERVE_PAGES=off${!multi ? ', WORKERS=1' : o.mode === 'cluster' ? `, WORKERS=${o.workers} (node:cluster, workers accepting on the shared port, cluster adapter, no Redis)` : `, ${o.workers} server processes on one database, Redis Streams adapter on a private redis-server`}${o.nodeCpu === null ? '' : `; each ${o.mode === 'processes' || !multi ? 'process' : 'server (its primary and workers together)'} capped at ${o.nodeCpu} % of a CPU`}`,
     processes: o.workers,
     oneUrl: o.mode === 'cluster' || !multi,
     async watermark() {
@@ -860,6 +866,7 @@ export const capacity: Benchmark = {
     { name: 'ping-interval', description: 'seconds between heartbeat pings, every target (the product: PING_INTERVAL_SEC)', defaultText: '10' },
     { name: 'ping-timeout', description: 'seconds a ping may go unanswered before the connection is closed (PING_TIMEOUT_SEC)', defaultText: '10' },
     { name: 'redis-port', description: 'port of the private redis-server for the N-process product', defaultText: '4601' },
+    { name: 'node-cpu', description: 'cap each node (a server process with its workers; each baseline) at this percent of one CPU, with a cgroup of its own (root): N processes capped alike stand for N machines', defaultText: 'no cap' },
     { name: 'node-flags', description: 'Node/V8 flags for every server process, comma-separated without the dashes (e.g. single-threaded-gc,max-semi-space-size=8)', defaultText: 'none' },
     { name: 'cpu-profile', description: "directory for a CPU profile of every server process: product processes, cluster workers and baselines (written when each exits; Chrome DevTools)", defaultText: 'none' },
     { name: 'out', description: 'results folder (JSON, Markdown, SVG)', defaultText: 'bench-results/capacity-<time>' },
@@ -889,6 +896,8 @@ export const capacity: Benchmark = {
     const heartbeat: Heartbeat = { intervalSec: intOption(a, 'ping-interval', 10, 1), timeoutSec: intOption(a, 'ping-timeout', 10, 1) };
     const profileDir = a.options.get('cpu-profile');
     if (profileDir) fs.mkdirSync(profileDir, { recursive: true });
+    const nodeCpu = a.options.has('node-cpu') ? intOption(a, 'node-cpu', 100, 1) : null;
+    if (nodeCpu !== null && nodeCpu > 100) throw new UsageError('--node-cpu is a percent of one CPU: 1-100');
     const nodeFlags = (a.options.get('node-flags') ?? '').split(',').map((f) => f.trim()).filter(Boolean);
     const badFlag = nodeFlags.find((f) => !/^[a-z0-9-]+(=[\w.]+)?$/.test(f));
     if (badFlag) throw new UsageError(`--node-flags: "${badFlag}" is not a flag name (without dashes), optionally =value`);
@@ -922,7 +931,7 @@ export const capacity: Benchmark = {
         ctx.log(`capacity: starting ${t}`);
         const target =
           t === 'socketio' || t === 'ws'
-            ? await startBaseline(t, serverCpu, heartbeat, nodeOptions, cleanup)
+            ? await startBaseline(t, serverCpu, heartbeat, nodeOptions, nodeCpu, cleanup)
             : await startProduct({
                 workers: t === 'product-1' ? 1 : workers,
                 heartbeat,
@@ -935,6 +944,7 @@ export const capacity: Benchmark = {
                 cleanup,
                 redisPort,
                 nodeOptions,
+                nodeCpu,
               });
         described.push({ name: target.name, describe: target.describe });
         results.push(await runTarget(ctx, target, t === 'product-n' ? pN : p, loadCpu, cleanup));

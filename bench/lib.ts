@@ -341,6 +341,8 @@ export interface StartServerOptions {
   seedHere?: boolean;
   /** Extra Node options for the server (cluster workers inherit them), e.g. --cpu-prof. */
   nodeOptions?: string[];
+  /** A cgroup's process file (createCpuCap): the server and its workers run within that CPU budget. */
+  cpuCap?: string | null;
 }
 
 export const DEMO_PASSWORD = process.env.DEMO_PASSWORD || 'demo';
@@ -436,6 +438,59 @@ export function withOpenFiles(raise: boolean, [cmd, args]: [string, string[]]): 
   return ['sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', cmd, ...args]];
 }
 
+/**
+ * A CPU budget of its own for one node: a cgroup whose CFS quota lets its processes (a server and
+ * every worker it forks) run `percent` % of one CPU, in 10 ms periods (a short period, so a node
+ * that spends its share waits at most a few milliseconds for the next). Two nodes capped alike on
+ * one core stand for two machines of that size, which this machine cannot give the servers
+ * otherwise. Needs a writable cgroup `cpu` controller (root): v1 at /sys/fs/cgroup/cpu, or v2
+ * with `cpu` among /sys/fs/cgroup's controllers. Returns the file that takes a process id.
+ */
+export function createCpuCap(percent: number, name: string, cleanup: Cleanup): string {
+  const periodUs = 10_000;
+  const quotaUs = Math.round((percent / 100) * periodUs);
+  const v1 = '/sys/fs/cgroup/cpu';
+  const v2 = '/sys/fs/cgroup';
+  let dir: string;
+  try {
+    if (fs.existsSync(path.join(v1, 'cpu.cfs_quota_us')) || fs.existsSync(path.join(v1, 'cgroup.procs'))) {
+      dir = path.join(v1, name);
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(periodUs));
+      fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
+    } else if (fs.readFileSync(path.join(v2, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('cpu')) {
+      fs.writeFileSync(path.join(v2, 'cgroup.subtree_control'), '+cpu');
+      dir = path.join(v2, name);
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'cpu.max'), `${quotaUs} ${periodUs}`);
+    } else {
+      throw new Error('no cgroup cpu controller');
+    }
+  } catch (err) {
+    throw new Error(`a CPU cap needs a writable cgroup cpu controller (root; v1 at ${v1} or v2 at ${v2}): ${(err as Error).message}`);
+  }
+  const procs = path.join(dir, 'cgroup.procs');
+  cleanup.add(`remove cgroup ${name}`, async () => {
+    // Its processes are stopped by then (cleanup runs in reverse); a killed one may take a moment to go.
+    for (let k = 0; ; k++) {
+      try {
+        fs.rmdirSync(dir);
+        return;
+      } catch (err) {
+        if (k >= 20) throw err;
+        await sleep(250);
+      }
+    }
+  });
+  return procs;
+}
+
+/** Run a command inside a CPU cap (its process id written to `procsFile` before it starts); unchanged when null. */
+export function withCpuCap(procsFile: string | null, [cmd, args]: [string, string[]]): [string, string[]] {
+  if (procsFile === null) return [cmd, args];
+  return ['sh', ['-c', 'echo $$ > "$0" && exec "$@"', procsFile, cmd, ...args]];
+}
+
 /** Stop a child process: SIGTERM, then SIGKILL after `timeoutMs`. */
 export { stopChild };
 
@@ -463,7 +518,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
   const pin = opts.cpu !== null;
   const [cmd, args] = withOpenFiles(
     opts.raiseOpenFiles ?? false,
-    pin ? ['taskset', ['-c', String(opts.cpu), process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs],
+    withCpuCap(opts.cpuCap ?? null, pin ? ['taskset', ['-c', String(opts.cpu), process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs]),
   );
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -496,7 +551,7 @@ export async function startServer(opts: StartServerOptions): Promise<ServerHandl
   child.stderr?.on('data', collect);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`cannot start ${cmd}`);
-  const command = `${pin ? `taskset -c ${opts.cpu} ` : ''}node ${nodeArgs.join(' ')}${opts.env?.WORKERS ? ` (WORKERS=${opts.env.WORKERS})` : ''}`;
+  const command = `${opts.cpuCap ? `(cgroup ${path.basename(path.dirname(opts.cpuCap))}) ` : ''}${pin ? `taskset -c ${opts.cpu} ` : ''}node ${nodeArgs.join(' ')}${opts.env?.WORKERS ? ` (WORKERS=${opts.env.WORKERS})` : ''}`;
   log(`started server pid ${pid}: ${command} on 127.0.0.1:${port}`);
 
   const url = `http://127.0.0.1:${port}`;
