@@ -525,6 +525,8 @@ interface Params {
   concurrency: number;
   rates: number[];
   fanoutMs: number;
+  /** Fan-out at the lowest rate before the measured steps, not kept. */
+  warmupMs: number;
   acksPerSec: number;
   stormTimeoutMs: number;
   /** Connections at which the fan-out steps run (the same for every target); null: at the top. */
@@ -532,6 +534,15 @@ interface Params {
 }
 
 /** The ramp's goals: every step up to the top, and the fan-out's count when it falls between steps. */
+/** A fan-out step met the issue's latency condition. */
+export const metP99 = (f: { latency: Pick<Summary, 'p99'> }): boolean => f.latency.p99 <= 100;
+/**
+ * A fan-out step kept up with the offered rate: every message arrived, at least 95 % of the
+ * offered rate per second (delivered/s counts until the last message arrives, so a server that
+ * fell behind and caught up after the publishing shows a lower rate).
+ */
+export const keptUp = (f: Pick<FanoutResult, 'received' | 'expected' | 'delivered' | 'offered'>): boolean => f.received >= f.expected && f.delivered >= 0.95 * f.offered;
+
 export function rampGoals(step: number, max: number, fanoutAt: number | null): number[] {
   const goals = new Set<number>();
   for (let g = Math.min(step, max); ; g = Math.min(g + step, max)) {
@@ -685,17 +696,23 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
   // Fan-out: publishes spread over the rooms (and the product's processes), paced to the offered rate.
   async function fanoutSteps() {
     const roomSize = held / target.rooms.length;
-    for (const offered of p.rates) {
+    // A warm-up at the lowest rate first, not kept: the first publishes of a fresh process run
+    // cold code, and under a CPU cap (--node-cpu) that alone pushed the first step's p99 past 400 ms.
+    const runs = [
+      ...(p.warmupMs > 0 ? [{ offered: Math.min(...p.rates), ms: p.warmupMs, warmup: true }] : []),
+      ...p.rates.map((offered) => ({ offered, ms: p.fanoutMs, warmup: false })),
+    ];
+    for (const { offered, ms, warmup } of runs) {
       if (held === 0 || performance.now() > ctx.deadline - 30_000) break;
       const perSecond = offered / roomSize;
-      const publishes = Math.max(1, Math.round((perSecond * p.fanoutMs) / 1000));
+      const publishes = Math.max(1, Math.round((perSecond * ms) / 1000));
       for (const g of gens) g.tell({ type: 'fanout-start' });
       await sleep(50);
       const c0 = cpuMs();
       const w0 = performance.now();
       let publishFailures = 0;
       const inflight = new Set<Promise<void>>();
-      const acksDuring = probeAcks(probe, p.fanoutMs, p.acksPerSec);
+      const acksDuring = probeAcks(probe, ms, p.acksPerSec);
       for (let k = 0; k < publishes; k++) {
         const due = w0 + (k * 1000) / perSecond;
         const wait = due - performance.now();
@@ -749,9 +766,9 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
         ack: summarize(acks.lat),
         cpuPct,
       };
-      fanouts.push(f);
+      if (!warmup) fanouts.push(f);
       ctx.log(
-        `capacity: ${target.name}: fan-out offered ${offered}/s -> delivered ${fmt(f.delivered, 0)}/s, p50 ${fmt(f.latency.p50, 1)} ms, p99 ${fmt(f.latency.p99, 1)} ms, ` +
+        `capacity: ${target.name}: fan-out ${warmup ? `warm-up (${ms / 1000} s, not kept) ` : ''}offered ${offered}/s -> delivered ${fmt(f.delivered, 0)}/s, p50 ${fmt(f.latency.p50, 1)} ms, p99 ${fmt(f.latency.p99, 1)} ms, ` +
           `${received}/${f.expected} received, ack p99 ${fmt(f.ack.p99, 1)} ms`,
       );
     }
@@ -858,6 +875,7 @@ export const capacity: Benchmark = {
     { name: 'rates', description: 'offered fan-out rates, deliveries per second', defaultText: '5000,10000,20000' },
     { name: 'fanout-at', description: 'connections at which every target runs its fan-out steps (equal load for the ratios; rooms of a third of it)', defaultText: 'each target at its top' },
     { name: 'fanout-seconds', description: 'seconds of publishing per fan-out rate', defaultText: '4' },
+    { name: 'warmup', description: 'seconds of fan-out at the lowest rate before the measured ones, not kept (0: none)', defaultText: '2' },
     { name: 'acks', description: 'commands with an ack per second (all load generators together)', defaultText: '100' },
     { name: 'per-loadgen', description: 'most sockets one load-generator process opens', defaultText: '15000' },
     { name: 'concurrency', description: 'connects in flight per load generator', defaultText: '50' },
@@ -882,6 +900,7 @@ export const capacity: Benchmark = {
       concurrency: intOption(a, 'concurrency', 50, 1),
       rates: intListOption(a, 'rates', [5000, 10_000, 20_000]),
       fanoutMs: intOption(a, 'fanout-seconds', 4, 1) * 1000,
+      warmupMs: intOption(a, 'warmup', 2, 0) * 1000,
       acksPerSec: intOption(a, 'acks', 100, 1),
       stormTimeoutMs: intOption(a, 'storm-seconds', 40, 5) * 1000,
       fanoutAt: a.options.has('fanout-at') ? intOption(a, 'fanout-at', 1, 1) : null,
@@ -1016,30 +1035,37 @@ export const capacity: Benchmark = {
       const bareAt = (offered: number) => fanouts.find((f) => f.target === 'bare Socket.IO' && f.offered === offered);
       blocks.push(
         '### Fan-out',
-        `Each publish goes to one of the three rooms (about ${fmt(fanouts[0]!.held / 3, 0)} clients each), paced to the offered deliveries/s for ${p.fanoutMs / 1000} s; the product publishes through POST /api/publish (API key, catalogue and schema check; round-robin over its processes), the baselines through POST /publish. Latency = receive - send time carried in the message (same machine clock).`,
+        `Each publish goes to one of the three rooms (about ${fmt(fanouts[0]!.held / 3, 0)} clients each), paced to the offered deliveries/s for ${p.fanoutMs / 1000} s${p.warmupMs > 0 ? ` (after a warm-up of ${p.warmupMs / 1000} s at the lowest rate, not kept)` : ''}; the product publishes through POST /api/publish (API key, catalogue and schema check; round-robin over its processes), the baselines through POST /publish. Latency = receive - send time carried in the message (same machine clock).`,
         markdownTable(
           ['target', 'offered/s', 'delivered/s', 'vs bare Socket.IO', 'received / expected', 'p50 ms', 'p99 ms', 'ack p99 ms meanwhile', 'server CPU %', 'publish failures'],
           fanouts.map((f) => [f.target, String(f.offered), fmt(f.delivered, 0), ratio(f.delivered, bareAt(f.offered)?.delivered), `${f.received} / ${f.expected}`, fmt(f.latency.p50, 1), fmt(f.latency.p99, 1), fmt(f.ack.p99, 1), fmt(f.cpuPct, 0), String(f.publishFailures)]),
         ),
       );
-      // The fan-out targets: each target's best delivered/s with p99 <= 100 ms among the offered
-      // rates, against bare Socket.IO's and (N processes) against one process.
-      const best = (name: string) => {
-        const ok = fanouts.filter((f) => f.target === name && f.latency.p99 <= 100).map((f) => f.delivered);
-        return ok.length ? Math.max(...ok) : null;
-      };
+      // The fan-out targets: each target's best delivered/s among the offered rates that met a
+      // condition, against bare Socket.IO's and (N processes) against one process. Two conditions:
+      // p99 <= 100 ms (the issue's), and keeping up (every message received, at least 95 % of the
+      // offered rate per second). Under a CPU cap (--node-cpu) a room's broadcast is spread over
+      // several of the cap's periods, so latency there says more about the cap than the server.
       const names = [...new Set(fanouts.map((f) => f.target))];
-      const bareBest = best('bare Socket.IO');
-      const oneBest = best('product, 1 process');
-      if (names.length) {
+      const top = Math.max(...p.rates);
+      const bestWhere = (label: string, ok: (f: FanoutResult) => boolean) => {
+        const best = (name: string) => {
+          const rates = fanouts.filter((f) => f.target === name && ok(f)).map((f) => f.delivered);
+          return rates.length ? Math.max(...rates) : null;
+        };
+        const bareBest = best('bare Socket.IO');
+        const oneBest = best('product, 1 process');
         const parts = names.map((n) => {
           const b = best(n);
           if (b === null) return `${n}: none`;
           const vsOne = n.startsWith('product, ') && n !== 'product, 1 process' && oneBest !== null ? `, ${ratio(b, oneBest)} one process` : '';
           return `${n} ${fmt(b, 0)} (${ratio(b, bareBest)} bare Socket.IO${vsOne})`;
         });
-        const top = Math.max(...p.rates);
-        blocks.push(`Best delivered/s with p99 <= 100 ms among the offered rates (up to ${top}/s; a target at the highest rate may have more to give): ${parts.join('; ')}.`);
+        return `Best delivered/s ${label} among the offered rates (up to ${top}/s; a target at the highest rate may have more to give): ${parts.join('; ')}.`;
+      };
+      if (names.length) {
+        blocks.push(bestWhere('with p99 <= 100 ms', metP99));
+        blocks.push(bestWhere('that kept up (all received, at least 95 % of the offered rate)', keptUp));
       }
     }
     if (storms.length) {

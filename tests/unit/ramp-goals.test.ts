@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeDrops, rampGoals, sumDrops } from '../../bench/capacity';
+import { describeDrops, keptUp, metP99, rampGoals, sumDrops } from '../../bench/capacity';
 
 describe('capacity ramp goals', () => {
   it('steps to the top, ending on it', () => {
@@ -23,5 +23,18 @@ describe('capacity storm drops', () => {
     expect(d).toEqual({ reasons: { 'transport close': 7500, 'ping timeout': 40 } });
     expect(describeDrops(d)).toBe('transport close 7500, ping timeout 40');
     expect(describeDrops(sumDrops([]))).toBe('none');
+  });
+});
+
+describe('capacity fan-out conditions', () => {
+  const step = { offered: 20_000, expected: 60_000, received: 60_000, delivered: 19_500, latency: { p99: 90 } };
+  it('keeps up when every message arrived at 95 % of the offered rate or more', () => {
+    expect(keptUp(step)).toBe(true);
+    expect(keptUp({ ...step, delivered: 18_999 })).toBe(false);
+    expect(keptUp({ ...step, received: 59_999 })).toBe(false);
+  });
+  it('meets the latency condition at p99 <= 100 ms, whatever the rate', () => {
+    expect(metP99(step)).toBe(true);
+    expect(metP99({ latency: { p99: 100.1 } })).toBe(false);
   });
 });
