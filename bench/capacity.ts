@@ -533,7 +533,6 @@ interface Params {
   fanoutAt: number | null;
 }
 
-/** The ramp's goals: every step up to the top, and the fan-out's count when it falls between steps. */
 /** A fan-out step met the latency condition. */
 export const metP99 = (f: { latency: Pick<Summary, 'p99'> }): boolean => f.latency.p99 <= 100;
 /**
@@ -543,6 +542,7 @@ export const metP99 = (f: { latency: Pick<Summary, 'p99'> }): boolean => f.laten
  */
 export const keptUp = (f: Pick<FanoutResult, 'received' | 'expected' | 'delivered' | 'offered'>): boolean => f.received >= f.expected && f.delivered >= 0.95 * f.offered;
 
+/** The ramp's goals: every step up to the top, and the fan-out's count when it falls between steps. */
 export function rampGoals(step: number, max: number, fanoutAt: number | null): number[] {
   const goals = new Set<number>();
   for (let g = Math.min(step, max); ; g = Math.min(g + step, max)) {

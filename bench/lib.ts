@@ -453,7 +453,7 @@ export function createCpuCap(percent: number, name: string, cleanup: Cleanup): s
   const v2 = '/sys/fs/cgroup';
   let dir: string;
   try {
-    if (fs.existsSync(path.join(v1, 'cpu.cfs_quota_us')) || fs.existsSync(path.join(v1, 'cgroup.procs'))) {
+    if (fs.existsSync(path.join(v1, 'cpu.cfs_quota_us'))) {
       dir = path.join(v1, name);
       fs.mkdirSync(dir);
       fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(periodUs));
