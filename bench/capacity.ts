@@ -34,6 +34,8 @@ import {
   intListOption,
   intOption,
   markdownTable,
+  coreBusyPct,
+  readCoreTimes,
   readCpuMs,
   readRssMb,
   sleep,
@@ -472,6 +474,14 @@ interface FanoutResult {
   latency: Summary;
   ack: Summary;
   cpuPct: number;
+  /** Each of the target's processes, in the order of `pids()`: % of one CPU. */
+  processCpuPct: number[];
+  /**
+   * How busy the server CPU and the load generators' CPU were over the step (% of the time, from
+   * /proc/stat; null if not pinned). A full load CPU bounds what the clients can read, whatever
+   * the server could send.
+   */
+  coreBusy: { server: number | null; load: number | null };
 }
 
 /** Drop reasons of several load generators added up. */
@@ -542,6 +552,23 @@ export const metP99 = (f: { latency: Pick<Summary, 'p99'> }): boolean => f.laten
  */
 export const keptUp = (f: Pick<FanoutResult, 'received' | 'expected' | 'delivered' | 'offered'>): boolean => f.received >= f.expected && f.delivered >= 0.95 * f.offered;
 
+/** The step that delivered the most, or undefined for none. */
+export function bestStep<T extends Pick<FanoutResult, 'delivered'>>(steps: readonly T[]): T | undefined {
+  let best: T | undefined;
+  for (const f of steps) if (!best || f.delivered > best.delivered) best = f;
+  return best;
+}
+
+/** A step whose load CPU was 90 % busy or more: what it delivered may be what the clients could read. */
+export const loadBound = (f: Pick<FanoutResult, 'coreBusy'>): boolean => (f.coreBusy.load ?? 0) >= 90;
+
+/** A fan-out step's CPU for the log: the target's, each process's (several), both CPUs' busy time. */
+function describeCpu(f: FanoutResult): string {
+  const each = f.processCpuPct.length > 1 ? ` (${f.processCpuPct.map((c) => `${fmt(c, 0)}%`).join(' + ')})` : '';
+  const cores = f.coreBusy.server === null && f.coreBusy.load === null ? '' : `; CPUs busy: server ${fmt(f.coreBusy.server, 0)}%, load ${fmt(f.coreBusy.load, 0)}%`;
+  return `${fmt(f.cpuPct, 0)}%${each}${cores}`;
+}
+
 /** The ramp's goals: every step up to the top, and the fan-out's count when it falls between steps. */
 export function rampGoals(step: number, max: number, fanoutAt: number | null): number[] {
   const goals = new Set<number>();
@@ -580,6 +607,7 @@ async function probeAcks(
 const PROBE_CLIENTS = 300;
 
 async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: number | null, cleanup: Cleanup) {
+  const serverCpu = ctx.cpus.server;
   const gensNeeded = Math.max(1, Math.ceil(p.max / p.perLoadgen));
   const gens: Loadgen[] = [];
   for (let i = 0; i < gensNeeded; i++) gens.push(Loadgen.start(loadCpu, cleanup));
@@ -708,6 +736,9 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       const publishes = Math.max(1, Math.round((perSecond * ms) / 1000));
       for (const g of gens) g.tell({ type: 'fanout-start' });
       await sleep(50);
+      const pids = target.pids();
+      const proc0 = pids.map((pid) => readCpuMs(pid) ?? 0);
+      const cores0 = readCoreTimes();
       const c0 = cpuMs();
       const w0 = performance.now();
       let publishFailures = 0;
@@ -746,6 +777,8 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
         if (count >= expected || t - lastGrowth > 2000 || t - drainStart > 30_000) break;
       }
       const cpuPct = ((cpuMs() - c0) * 100) / (performance.now() - w0);
+      const processCpuPct = pids.map((pid, k) => (((readCpuMs(pid) ?? 0) - proc0[k]!) * 100) / (performance.now() - w0));
+      const cores1 = readCoreTimes();
       const replies = await Promise.all(gens.map((g) => g.ask({ type: 'fanout-stop' }, 'fanout')));
       const received = sumOf(replies.map((r) => r.received));
       // Delivered/s: over the time from the first publish to the last message received (or the end
@@ -765,11 +798,13 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
         latency: summarize(lat),
         ack: summarize(acks.lat),
         cpuPct,
+        processCpuPct,
+        coreBusy: { server: coreBusyPct(cores0, cores1, serverCpu), load: coreBusyPct(cores0, cores1, loadCpu) },
       };
       if (!warmup) fanouts.push(f);
       ctx.log(
         `capacity: ${target.name}: fan-out ${warmup ? `warm-up (${ms / 1000} s, not kept) ` : ''}offered ${offered}/s -> delivered ${fmt(f.delivered, 0)}/s, p50 ${fmt(f.latency.p50, 1)} ms, p99 ${fmt(f.latency.p99, 1)} ms, ` +
-          `${received}/${f.expected} received, ack p99 ${fmt(f.ack.p99, 1)} ms`,
+          `${received}/${f.expected} received, ack p99 ${fmt(f.ack.p99, 1)} ms, CPU ${describeCpu(f)}`,
       );
     }
   }
@@ -1035,10 +1070,23 @@ export const capacity: Benchmark = {
       const bareAt = (offered: number) => fanouts.find((f) => f.target === 'bare Socket.IO' && f.offered === offered);
       blocks.push(
         '### Fan-out',
-        `Each publish goes to one of the three rooms (about ${fmt(fanouts[0]!.held / 3, 0)} clients each), paced to the offered deliveries/s for ${p.fanoutMs / 1000} s${p.warmupMs > 0 ? ` (after a warm-up of ${p.warmupMs / 1000} s at the lowest rate, not kept)` : ''}; the product publishes through POST /api/publish (API key, catalogue and schema check; round-robin over its processes), the baselines through POST /publish. Latency = receive - send time carried in the message (same machine clock).`,
+        `Each publish goes to one of the three rooms (about ${fmt(fanouts[0]!.held / 3, 0)} clients each), paced to the offered deliveries/s for ${p.fanoutMs / 1000} s${p.warmupMs > 0 ? ` (after a warm-up of ${p.warmupMs / 1000} s at the lowest rate, not kept)` : ''}; the product publishes through POST /api/publish (API key, catalogue and schema check; round-robin over its processes), the baselines through POST /publish. Latency = receive - send time carried in the message (same machine clock). CPU busy: the share of the step's time the server CPU and the load generators' CPU were busy (all processes, from /proc/stat); where the load CPU is full, the clients' reading bounds the step.`,
         markdownTable(
-          ['target', 'offered/s', 'delivered/s', 'vs bare Socket.IO', 'received / expected', 'p50 ms', 'p99 ms', 'ack p99 ms meanwhile', 'server CPU %', 'publish failures'],
-          fanouts.map((f) => [f.target, String(f.offered), fmt(f.delivered, 0), ratio(f.delivered, bareAt(f.offered)?.delivered), `${f.received} / ${f.expected}`, fmt(f.latency.p50, 1), fmt(f.latency.p99, 1), fmt(f.ack.p99, 1), fmt(f.cpuPct, 0), String(f.publishFailures)]),
+          ['target', 'offered/s', 'delivered/s', 'vs bare Socket.IO', 'received / expected', 'p50 ms', 'p99 ms', 'ack p99 ms meanwhile', 'server CPU %', 'per process %', 'CPU busy %: server / load', 'publish failures'],
+          fanouts.map((f) => [
+            f.target,
+            String(f.offered),
+            fmt(f.delivered, 0),
+            ratio(f.delivered, bareAt(f.offered)?.delivered),
+            `${f.received} / ${f.expected}`,
+            fmt(f.latency.p50, 1),
+            fmt(f.latency.p99, 1),
+            fmt(f.ack.p99, 1),
+            fmt(f.cpuPct, 0),
+            f.processCpuPct.length > 1 ? f.processCpuPct.map((c) => fmt(c, 0)).join(' / ') : '',
+            `${fmt(f.coreBusy.server, 0)} / ${fmt(f.coreBusy.load, 0)}`,
+            String(f.publishFailures),
+          ]),
         ),
       );
       // The fan-out targets: each target's best delivered/s among the offered rates that met a
@@ -1049,17 +1097,15 @@ export const capacity: Benchmark = {
       const names = [...new Set(fanouts.map((f) => f.target))];
       const top = Math.max(...p.rates);
       const bestWhere = (label: string, ok: (f: FanoutResult) => boolean) => {
-        const best = (name: string) => {
-          const rates = fanouts.filter((f) => f.target === name && ok(f)).map((f) => f.delivered);
-          return rates.length ? Math.max(...rates) : null;
-        };
-        const bareBest = best('bare Socket.IO');
-        const oneBest = best('product, 1 process');
+        const best = (name: string) => bestStep(fanouts.filter((f) => f.target === name && ok(f)));
+        const bareBest = best('bare Socket.IO')?.delivered;
+        const oneBest = best('product, 1 process')?.delivered;
         const parts = names.map((n) => {
           const b = best(n);
-          if (b === null) return `${n}: none`;
-          const vsOne = n.startsWith('product, ') && n !== 'product, 1 process' && oneBest !== null ? `, ${ratio(b, oneBest)} one process` : '';
-          return `${n} ${fmt(b, 0)} (${ratio(b, bareBest)} bare Socket.IO${vsOne})`;
+          if (!b) return `${n}: none`;
+          const vsOne = n.startsWith('product, ') && n !== 'product, 1 process' && oneBest !== undefined ? `, ${ratio(b.delivered, oneBest)} one process` : '';
+          const bound = loadBound(b) ? `; the load CPU was ${fmt(b.coreBusy.load, 0)} % busy there, so the clients may have bounded it` : '';
+          return `${n} ${fmt(b.delivered, 0)} (${ratio(b.delivered, bareBest)} bare Socket.IO${vsOne}${bound})`;
         });
         return `Best delivered/s ${label} among the offered rates (up to ${top}/s; a target at the highest rate may have more to give): ${parts.join('; ')}.`;
       };

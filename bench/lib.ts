@@ -229,6 +229,46 @@ export async function heapAfterGcMb(inspectPort: number): Promise<number | null>
   }
 }
 
+/** Busy and total time of one CPU since boot, in clock ticks. */
+export interface CoreTimes {
+  busy: number;
+  total: number;
+}
+
+/**
+ * Each CPU's busy and total time from the text of /proc/stat (its `cpuN` lines; the sum line is
+ * skipped). Busy is everything but idle and iowait; guest time is already inside user time.
+ */
+export function parseCoreTimes(text: string): Map<number, CoreTimes> {
+  const out = new Map<number, CoreTimes>();
+  for (const line of text.split('\n')) {
+    const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = m[2]!.trim().split(/\s+/).map(Number);
+    const total = user + nice + system + idle + iowait + irq + softirq + steal;
+    out.set(Number(m[1]), { busy: total - idle - iowait, total });
+  }
+  return out;
+}
+
+/** Every CPU's times now (empty where /proc/stat cannot be read). */
+export function readCoreTimes(): Map<number, CoreTimes> {
+  try {
+    return parseCoreTimes(fs.readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return new Map();
+  }
+}
+
+/** How busy one CPU was between two readings, in %, or null if it was not in both or no time passed. */
+export function coreBusyPct(before: Map<number, CoreTimes>, after: Map<number, CoreTimes>, cpu: number | null): number | null {
+  if (cpu === null) return null;
+  const a = before.get(cpu);
+  const b = after.get(cpu);
+  if (!a || !b || b.total <= a.total) return null;
+  return ((b.busy - a.busy) * 100) / (b.total - a.total);
+}
+
 let clockTicks: number | undefined;
 /** CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat. */
 export function readCpuMs(pid: number): number | null {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeDrops, keptUp, metP99, rampGoals, sumDrops } from '../../bench/capacity';
+import { bestStep, describeDrops, keptUp, loadBound, metP99, rampGoals, sumDrops } from '../../bench/capacity';
+import { coreBusyPct, parseCoreTimes } from '../../bench/lib';
 
 describe('capacity ramp goals', () => {
   it('steps to the top, ending on it', () => {
@@ -36,5 +37,38 @@ describe('capacity fan-out conditions', () => {
   it('meets the latency condition at p99 <= 100 ms, whatever the rate', () => {
     expect(metP99(step)).toBe(true);
     expect(metP99({ latency: { p99: 100.1 } })).toBe(false);
+  });
+});
+
+describe('capacity fan-out bounds', () => {
+  it('picks the step that delivered the most', () => {
+    const steps = [{ delivered: 10 }, { delivered: 30 }, { delivered: 20 }];
+    expect(bestStep(steps)).toBe(steps[1]);
+    expect(bestStep([])).toBeUndefined();
+  });
+  it('calls a step load-bound when the load CPU was 90 % busy or more', () => {
+    expect(loadBound({ coreBusy: { server: 100, load: 90 } })).toBe(true);
+    expect(loadBound({ coreBusy: { server: 100, load: 89.9 } })).toBe(false);
+    expect(loadBound({ coreBusy: { server: null, load: null } })).toBe(false);
+  });
+});
+
+describe('CPU busy time from /proc/stat', () => {
+  const before = parseCoreTimes(
+    ['cpu  300 0 100 900 50 0 0 0 0 0', 'cpu0 200 0 50 300 40 0 10 0 0 0', 'cpu1 100 0 50 600 10 0 0 0 0 0', 'intr 1 2 3'].join('\n'),
+  );
+  const after = parseCoreTimes(
+    ['cpu  0 0 0 0 0 0 0 0 0 0', 'cpu0 280 0 70 300 40 0 10 0 0 0', 'cpu1 110 0 50 690 10 0 0 0 0 0'].join('\n'),
+  );
+  it('reads each CPU, not the sum line, busy being all but idle and iowait', () => {
+    expect([...before.keys()]).toEqual([0, 1]);
+    expect(before.get(0)).toEqual({ busy: 260, total: 600 });
+  });
+  it('gives the busy share between two readings, or null without both', () => {
+    expect(coreBusyPct(before, after, 0)).toBe(100);
+    expect(coreBusyPct(before, after, 1)).toBe(10);
+    expect(coreBusyPct(before, after, 2)).toBeNull();
+    expect(coreBusyPct(before, after, null)).toBeNull();
+    expect(coreBusyPct(after, after, 0)).toBeNull();
   });
 });
