@@ -552,6 +552,20 @@ export const metP99 = (f: { latency: Pick<Summary, 'p99'> }): boolean => f.laten
  */
 export const keptUp = (f: Pick<FanoutResult, 'received' | 'expected' | 'delivered' | 'offered'>): boolean => f.received >= f.expected && f.delivered >= 0.95 * f.offered;
 
+/**
+ * Delivered/s of a fan-out step: messages received over the publishing schedule (`publishes` at
+ * `perSecond`), or over the time from the first publish to the last message if that was longer,
+ * so a server that falls behind is charged the time its last messages took. A server that keeps
+ * up delivers the offered rate: the last of N publishes is sent (N - 1) / rate after the first,
+ * and its messages arrive within the one interval the schedule gives it. (Until 2026-12-08 the
+ * time ran to the end of publishing and of the acks sent meanwhile, and a slow ack made every
+ * target fall short of the rate it had kept up with.)
+ */
+export function deliveredPerSecond(received: number, publishes: number, perSecond: number, lastMessageMs: number): number {
+  const scheduleMs = (publishes * 1000) / perSecond;
+  return (received * 1000) / Math.max(scheduleMs, lastMessageMs);
+}
+
 /** The step that delivered the most, or undefined for none. */
 export function bestStep<T extends Pick<FanoutResult, 'delivered'>>(steps: readonly T[]): T | undefined {
   let best: T | undefined;
@@ -759,7 +773,6 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       }
       await Promise.all(inflight);
       const acks = await acksDuring;
-      const windowMs = performance.now() - w0;
       // Drain: wait while messages still arrive (at overload the last ones come seconds after the
       // last publish was accepted), until all are in or nothing came for 2 s, at most 30 s.
       const expected = Math.round(publishes * roomSize);
@@ -781,10 +794,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       const cores1 = readCoreTimes();
       const replies = await Promise.all(gens.map((g) => g.ask({ type: 'fanout-stop' }, 'fanout')));
       const received = sumOf(replies.map((r) => r.received));
-      // Delivered/s: over the time from the first publish to the last message received (or the end
-      // of publishing, if later), so messages still arriving after the publishing count their time.
       const lastAt = Math.max(...replies.map((r) => r.lastAt ?? 0));
-      const deliveringMs = Math.max(windowMs, lastAt - (performance.timeOrigin + w0));
       const lat = replies.flatMap((r) => r.latencies);
       const f: FanoutResult = {
         target: target.name,
@@ -794,7 +804,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
         publishFailures,
         expected,
         received,
-        delivered: (received * 1000) / deliveringMs,
+        delivered: deliveredPerSecond(received, publishes, perSecond, lastAt - (performance.timeOrigin + w0)),
         latency: summarize(lat),
         ack: summarize(acks.lat),
         cpuPct,

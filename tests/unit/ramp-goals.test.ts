@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bestStep, describeDrops, keptUp, loadBound, metP99, rampGoals, sumDrops } from '../../bench/capacity';
+import { bestStep, deliveredPerSecond, describeDrops, keptUp, loadBound, metP99, rampGoals, sumDrops } from '../../bench/capacity';
 import { coreBusyPct, parseCoreTimes } from '../../bench/lib';
 
 describe('capacity ramp goals', () => {
@@ -70,5 +70,18 @@ describe('CPU busy time from /proc/stat', () => {
     expect(coreBusyPct(before, after, 2)).toBeNull();
     expect(coreBusyPct(before, after, null)).toBeNull();
     expect(coreBusyPct(after, after, 0)).toBeNull();
+  });
+});
+
+describe('capacity delivered per second', () => {
+  // 15 publishes to rooms of 2,000 at 10,000 deliveries/s: 5 publishes a second, a 3 s schedule.
+  it('is the offered rate when the last message came within the schedule', () => {
+    expect(deliveredPerSecond(30_000, 15, 5, 2_850)).toBe(10_000);
+  });
+  it('is charged the time to the last message when the server fell behind', () => {
+    expect(deliveredPerSecond(30_000, 15, 5, 6_000)).toBe(5_000);
+  });
+  it('counts only what was received', () => {
+    expect(deliveredPerSecond(15_000, 15, 5, 1_000)).toBe(5_000);
   });
 });
