@@ -7,6 +7,13 @@
  * requests for that key wait and are all served by the next read, which starts when the current
  * one ends. So each answer is as fresh as one read started for that request alone, and a key has
  * at most one read running and one batch waiting.
+ *
+ * With `minIntervalMs`, reads of one key also start at least that far apart: a request that comes
+ * within that time of the last read's start waits with the others for the next. In a reconnect
+ * storm the returning clients arrive spread over many seconds, a few per read, and each read is
+ * one more query through the data layer and the database on a core that is already full; spacing
+ * the reads gathers more clients into each. A key that was not read for that long is read at once,
+ * so a lone request never waits.
  */
 export interface ReadBatcher<Req, Res> {
   read(req: Req): Promise<Res>;
@@ -23,6 +30,10 @@ interface Waiter<Req, Res> {
 interface KeyState<Req, Res> {
   running: boolean;
   waiting: Waiter<Req, Res>[];
+  /** When the last read of this key started (ms, `now()`). */
+  startedAt: number;
+  /** Set while the key waits out `minIntervalMs` after its last read. */
+  timer: ReturnType<typeof setTimeout> | null;
 }
 
 export function createReadBatcher<Req, Batch, Res>(opts: {
@@ -32,14 +43,32 @@ export function createReadBatcher<Req, Batch, Res>(opts: {
   run: (reqs: readonly Req[]) => Promise<Batch>;
   /** Each request's answer out of its batch's read. */
   pick: (batch: Batch, req: Req) => Res;
+  /** Least time between the starts of two reads of one key (default 0: the next starts when the last ends). */
+  minIntervalMs?: number;
+  now?: () => number;
 }): ReadBatcher<Req, Res> {
   const keys = new Map<string, KeyState<Req, Res>>();
+  const minIntervalMs = opts.minIntervalMs ?? 0;
+  const now = opts.now ?? Date.now;
   let reads = 0;
+
+  /** The key is not reading: read what waits now or once the interval has passed; forget an idle key. */
+  const next = (key: string, state: KeyState<Req, Res>) => {
+    const wait = state.startedAt + minIntervalMs - now();
+    if (wait > 0) {
+      state.timer = setTimeout(() => {
+        state.timer = null;
+        next(key, state);
+      }, wait);
+    } else if (state.waiting.length > 0) start(key, state);
+    else keys.delete(key);
+  };
 
   const start = (key: string, state: KeyState<Req, Res>) => {
     const batch = state.waiting;
     state.waiting = [];
     state.running = true;
+    state.startedAt = now();
     reads++;
     let result: Promise<Batch>;
     try {
@@ -65,8 +94,7 @@ export function createReadBatcher<Req, Batch, Res>(opts: {
       )
       .finally(() => {
         state.running = false;
-        if (state.waiting.length > 0) start(key, state);
-        else keys.delete(key);
+        next(key, state);
       });
   };
 
@@ -75,12 +103,13 @@ export function createReadBatcher<Req, Batch, Res>(opts: {
       const key = opts.key(req);
       let state = keys.get(key);
       if (!state) {
-        state = { running: false, waiting: [] };
+        state = { running: false, waiting: [], startedAt: -Infinity, timer: null };
         keys.set(key, state);
       }
       const s = state;
       const answer = new Promise<Res>((resolve, reject) => s.waiting.push({ req, resolve, reject }));
-      if (!s.running) start(key, s);
+      // Running: the next read starts when it ends; waiting out the interval: the timer starts it.
+      if (!s.running && !s.timer) next(key, s);
       return answer;
     },
     get reads() {
