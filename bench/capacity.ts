@@ -520,6 +520,8 @@ interface StormResult {
   drops: StormDrops;
   /** Reconnect attempts that failed and were retried. */
   failedAttempts: number;
+  /** How busy the server CPU and the load generators' CPU were from the kill until the storm settled (%; null if not pinned). */
+  coreBusy: { server: number | null; load: number | null };
   /** Of the clients back: open until connected, the join, the resync (ms). */
   connect: Summary;
   join: Summary;
@@ -831,6 +833,9 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     // process just stay closed: it is not told about the storm.)
     await target.killFirst();
     const t0 = performance.now();
+    const coresAtKill = readCoreTimes();
+    let coresSecond = coresAtKill;
+    let coresAtEnd = coresAtKill;
     const lat: number[] = [];
     let ackFailed = 0;
     let ackClosedUnder = 0;
@@ -855,7 +860,10 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
         lastBackMs: rs.some((r) => r.lastBackMs !== null) ? Math.max(...rs.map((r) => r.lastBackMs ?? 0)) : null,
       };
       stormErrors.push(...rs.flatMap((r) => r.errors).slice(0, 3));
-      ctx.log(`capacity: ${target.name}: storm ${fmt((performance.now() - t0) / 1000, 0)} s: ${result.back}/${result.dropped} of ~${killedHeld} back`);
+      coresAtEnd = readCoreTimes();
+      const busy = `CPUs busy: server ${fmt(coreBusyPct(coresSecond, coresAtEnd, serverCpu), 0)}%, load ${fmt(coreBusyPct(coresSecond, coresAtEnd, loadCpu), 0)}%`;
+      coresSecond = coresAtEnd;
+      ctx.log(`capacity: ${target.name}: storm ${fmt((performance.now() - t0) / 1000, 0)} s: ${result.back}/${result.dropped} of ~${killedHeld} back; ${busy}`);
       // Done when every dropped client is back and no more drop: the estimate of the killed
       // process's share is only an estimate (the kernel does not share connections evenly).
       settledRounds = result.dropped > 0 && result.back >= result.dropped && result.dropped === droppedBefore ? settledRounds + 1 : 0;
@@ -878,6 +886,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       ack: summarize(lat),
       ackFailed,
       failedAttempts: sumOf(last.map((r) => r.failedAttempts)),
+      coreBusy: { server: coreBusyPct(coresAtKill, coresAtEnd, serverCpu), load: coreBusyPct(coresAtKill, coresAtEnd, loadCpu) },
       connect: summarize(last.flatMap((r) => r.phases.connect)),
       join: summarize(last.flatMap((r) => r.phases.join)),
       sync: summarize(last.flatMap((r) => r.phases.sync)),
@@ -886,6 +895,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     ctx.log(
       `capacity: ${target.name}: storm phases of the clients back: connect p50 ${fmt(storm.connect.p50, 0)} / p99 ${fmt(storm.connect.p99, 0)} ms, ` +
         `join ${fmt(storm.join.p50, 0)} / ${fmt(storm.join.p99, 0)} ms, resync ${fmt(storm.sync.p50, 0)} / ${fmt(storm.sync.p99, 0)} ms; ${storm.failedAttempts} attempts retried; ` +
+        `CPUs busy over the storm: server ${fmt(storm.coreBusy.server, 0)}%, load ${fmt(storm.coreBusy.load, 0)}%; ` +
         `others' ack p50 ${fmt(storm.ack.p50, 1)} / p99 ${fmt(storm.ack.p99, 1)} ms (probe process, ${storm.probeClients} clients; event-loop p99 of the probe ${fmt(storm.probeLagP99Ms, 0)} ms, of the load generators ${fmt(storm.loadgenLagP99Ms, 0)} ms, max ${fmt(storm.loadgenLagMaxMs, 0)} ms); ` +
         `dropped by reason: ${describeDrops(storm.drops)}`,
     );
@@ -1140,6 +1150,7 @@ export const capacity: Benchmark = {
             'connect / join / resync p50 ms of those back',
             'connect p99 ms',
             'attempts retried',
+            'CPU busy %: server / load',
             'dropped by reason',
           ],
           storms.map((s) => [
@@ -1154,6 +1165,7 @@ export const capacity: Benchmark = {
             `${fmt(s.connect.p50, 0)} / ${fmt(s.join.p50, 0)} / ${fmt(s.sync.p50, 0)}`,
             fmt(s.connect.p99, 0),
             String(s.failedAttempts),
+            `${fmt(s.coreBusy.server, 0)} / ${fmt(s.coreBusy.load, 0)}`,
             describeDrops(s.drops),
           ]),
         ),
