@@ -30,7 +30,7 @@ interface Waiter<Req, Res> {
 interface KeyState<Req, Res> {
   running: boolean;
   waiting: Waiter<Req, Res>[];
-  /** When the last read of this key started (ms, `now()`). */
+  /** When the last read of this key started (ms since the epoch). */
   startedAt: number;
   /** Set while the key waits out `minIntervalMs` after its last read. */
   timer: ReturnType<typeof setTimeout> | null;
@@ -45,16 +45,14 @@ export function createReadBatcher<Req, Batch, Res>(opts: {
   pick: (batch: Batch, req: Req) => Res;
   /** Least time between the starts of two reads of one key (default 0: the next starts when the last ends). */
   minIntervalMs?: number;
-  now?: () => number;
 }): ReadBatcher<Req, Res> {
   const keys = new Map<string, KeyState<Req, Res>>();
   const minIntervalMs = opts.minIntervalMs ?? 0;
-  const now = opts.now ?? Date.now;
   let reads = 0;
 
   /** The key is not reading: read what waits now or once the interval has passed; forget an idle key. */
   const next = (key: string, state: KeyState<Req, Res>) => {
-    const wait = state.startedAt + minIntervalMs - now();
+    const wait = state.startedAt + minIntervalMs - Date.now();
     if (wait > 0) {
       state.timer = setTimeout(() => {
         state.timer = null;
@@ -68,7 +66,7 @@ export function createReadBatcher<Req, Batch, Res>(opts: {
     const batch = state.waiting;
     state.waiting = [];
     state.running = true;
-    state.startedAt = now();
+    state.startedAt = Date.now();
     reads++;
     let result: Promise<Batch>;
     try {
