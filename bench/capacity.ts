@@ -755,7 +755,6 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       const pids = target.pids();
       const proc0 = pids.map((pid) => readCpuMs(pid) ?? 0);
       const cores0 = readCoreTimes();
-      const c0 = cpuMs();
       const w0 = performance.now();
       let publishFailures = 0;
       const inflight = new Set<Promise<void>>();
@@ -791,8 +790,9 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
         }
         if (count >= expected || t - lastGrowth > 2000 || t - drainStart > 30_000) break;
       }
-      const cpuPct = ((cpuMs() - c0) * 100) / (performance.now() - w0);
-      const processCpuPct = pids.map((pid, k) => (((readCpuMs(pid) ?? 0) - proc0[k]!) * 100) / (performance.now() - w0));
+      const elapsedMs = performance.now() - w0;
+      const processCpuPct = pids.map((pid, k) => (((readCpuMs(pid) ?? 0) - proc0[k]!) * 100) / elapsedMs);
+      const cpuPct = sumOf(processCpuPct);
       const cores1 = readCoreTimes();
       const replies = await Promise.all(gens.map((g) => g.ask({ type: 'fanout-stop' }, 'fanout')));
       const received = sumOf(replies.map((r) => r.received));
@@ -834,8 +834,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
     await target.killFirst();
     const t0 = performance.now();
     const coresAtKill = readCoreTimes();
-    let coresSecond = coresAtKill;
-    let coresAtEnd = coresAtKill;
+    let coresLast = coresAtKill;
     const lat: number[] = [];
     let ackFailed = 0;
     let ackClosedUnder = 0;
@@ -860,9 +859,9 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
         lastBackMs: rs.some((r) => r.lastBackMs !== null) ? Math.max(...rs.map((r) => r.lastBackMs ?? 0)) : null,
       };
       stormErrors.push(...rs.flatMap((r) => r.errors).slice(0, 3));
-      coresAtEnd = readCoreTimes();
-      const busy = `CPUs busy: server ${fmt(coreBusyPct(coresSecond, coresAtEnd, serverCpu), 0)}%, load ${fmt(coreBusyPct(coresSecond, coresAtEnd, loadCpu), 0)}%`;
-      coresSecond = coresAtEnd;
+      const cores = readCoreTimes();
+      const busy = `CPUs busy: server ${fmt(coreBusyPct(coresLast, cores, serverCpu), 0)}%, load ${fmt(coreBusyPct(coresLast, cores, loadCpu), 0)}%`;
+      coresLast = cores;
       ctx.log(`capacity: ${target.name}: storm ${fmt((performance.now() - t0) / 1000, 0)} s: ${result.back}/${result.dropped} of ~${killedHeld} back; ${busy}`);
       // Done when every dropped client is back and no more drop: the estimate of the killed
       // process's share is only an estimate (the kernel does not share connections evenly).
@@ -886,7 +885,7 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
       ack: summarize(lat),
       ackFailed,
       failedAttempts: sumOf(last.map((r) => r.failedAttempts)),
-      coreBusy: { server: coreBusyPct(coresAtKill, coresAtEnd, serverCpu), load: coreBusyPct(coresAtKill, coresAtEnd, loadCpu) },
+      coreBusy: { server: coreBusyPct(coresAtKill, coresLast, serverCpu), load: coreBusyPct(coresAtKill, coresLast, loadCpu) },
       connect: summarize(last.flatMap((r) => r.phases.connect)),
       join: summarize(last.flatMap((r) => r.phases.join)),
       sync: summarize(last.flatMap((r) => r.phases.sync)),
