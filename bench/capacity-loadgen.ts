@@ -324,6 +324,13 @@ async function acks(req: Extract<LoadgenRequest, { type: 'acks' }>): Promise<Loa
   const inflight: Promise<void>[] = [];
   for (let k = 0; k < total; k++) {
     const c = pool[Math.floor(Math.random() * pool.length)]!;
+    // A client whose connection closed since the round began (a storm's killed worker) would only
+    // queue the command until its timeout: counted as closed under, at once.
+    if (!c.open) {
+      closedUnder += 1;
+      await new Promise((r) => setTimeout(r, gap));
+      continue;
+    }
     inflight.push(
       command(c).then(
         (ms) => void latencies.push(ms),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bestStep, deliveredPerSecond, describeDrops, keptUp, loadBound, metP99, rampGoals, sumDrops } from '../../bench/capacity';
+import { bestStep, deliveredPerSecond, describeDrops, keptUp, loadBound, metP99, probeNiceText, rampGoals, sumDrops } from '../../bench/capacity';
 import { coreBusyPct, parseCoreTimes } from '../../bench/lib';
 
 describe('capacity ramp goals', () => {
@@ -83,5 +83,13 @@ describe('capacity delivered per second', () => {
   });
   it('counts only what was received', () => {
     expect(deliveredPerSecond(15_000, 15, 5, 1_000)).toBe(5_000);
+  });
+});
+
+describe('the probe priority in the report', () => {
+  it('says whether every target had its probe ahead of the load generators', () => {
+    expect(probeNiceText([-10, -10])).toBe('at nice -10, ahead of the load generators on its CPU');
+    expect(probeNiceText([0])).toBe("at the load generators' priority (raising it to nice -10 was not allowed)");
+    expect(probeNiceText([-10, 0, -10])).toBe('at nice -10 for 2 of 3 targets');
   });
 });
