@@ -589,6 +589,15 @@ export function bestStep<T extends Pick<FanoutResult, 'delivered'>>(steps: reado
 /** A step whose load CPU was 90 % busy or more: what it delivered may be what the clients could read. */
 export const loadBound = (f: Pick<FanoutResult, 'coreBusy'>): boolean => (f.coreBusy.load ?? 0) >= 90;
 
+/** What the report says under the storm table when the load CPU was that busy over a storm ('' otherwise). */
+export function stormLoadBoundNote(s: Pick<StormResult, 'target' | 'coreBusy' | 'loadgenLagP99Ms'>): string {
+  if (!loadBound(s)) return '';
+  return (
+    `${s.target}: the load CPU was ${fmt(s.coreBusy.load, 0)} % busy over the storm and the load generators' event loop ran up to ${fmt(s.loadgenLagP99Ms, 0)} ms late (p99), ` +
+    `server CPU ${fmt(s.coreBusy.server, 0)} % busy: the clients' own reconnects may have set how long the storm took.`
+  );
+}
+
 /** A fan-out step's CPU for the log: the target's, each process's (several), both CPUs' busy time. */
 function describeCpu(f: FanoutResult): string {
   const each = f.processCpuPct.length > 1 ? ` (${f.processCpuPct.map((c) => `${fmt(c, 0)}%`).join(' + ')})` : '';
@@ -921,6 +930,8 @@ async function runTarget(ctx: BenchContext, target: Target, p: Params, loadCpu: 
         `others' ack p50 ${fmt(storm.ack.p50, 1)} / p99 ${fmt(storm.ack.p99, 1)} ms (probe process, ${storm.probeClients} clients; event-loop p99 of the probe ${fmt(storm.probeLagP99Ms, 0)} ms, of the load generators ${fmt(storm.loadgenLagP99Ms, 0)} ms, max ${fmt(storm.loadgenLagMaxMs, 0)} ms); ` +
         `dropped by reason: ${describeDrops(storm.drops)}`,
     );
+    const bound = stormLoadBoundNote(storm);
+    if (bound) ctx.log(`capacity: ${bound}`);
   }
 
   await Promise.all([...gens, probe].map((g) => g.ask({ type: 'close' }, 'closed').catch(() => undefined)));
@@ -1192,6 +1203,8 @@ export const capacity: Benchmark = {
           ]),
         ),
       );
+      const bound = storms.map(stormLoadBoundNote).filter(Boolean);
+      if (bound.length) blocks.push(bound.join('\n\n'));
     }
 
     // Files: JSON, Markdown, charts.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bestStep, deliveredPerSecond, describeDrops, keptUp, loadBound, metP99, probeNiceText, rampGoals, sumDrops } from '../../bench/capacity';
+import { bestStep, deliveredPerSecond, describeDrops, keptUp, loadBound, metP99, probeNiceText, rampGoals, stormLoadBoundNote, sumDrops } from '../../bench/capacity';
 import { coreBusyPct, parseCoreTimes } from '../../bench/lib';
 
 describe('capacity ramp goals', () => {
@@ -91,5 +91,16 @@ describe('the probe priority in the report', () => {
     expect(probeNiceText([-10, -10])).toBe('at nice -10, ahead of the load generators on its CPU');
     expect(probeNiceText([0])).toBe("at the load generators' priority (raising it to nice -10 was not allowed)");
     expect(probeNiceText([-10, 0, -10])).toBe('at nice -10 for 2 of 3 targets');
+  });
+});
+
+describe('a storm the load CPU may have bounded', () => {
+  it('is said under the storm table only when the load CPU was at least 90 % busy', () => {
+    const storm = { target: 'product, 4 workers', coreBusy: { server: 87, load: 98 }, loadgenLagP99Ms: 2401 };
+    expect(stormLoadBoundNote(storm)).toBe(
+      "product, 4 workers: the load CPU was 98 % busy over the storm and the load generators' event loop ran up to 2401 ms late (p99), server CPU 87 % busy: the clients' own reconnects may have set how long the storm took.",
+    );
+    expect(stormLoadBoundNote({ ...storm, coreBusy: { server: 99, load: 89 } })).toBe('');
+    expect(stormLoadBoundNote({ ...storm, coreBusy: { server: null, load: null } })).toBe('');
   });
 });
