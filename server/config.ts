@@ -98,6 +98,10 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Worker processes on this machine (node:cluster); default: one per core with DATABASE_URL, else 1. */
   WORKERS: z.coerce.number().int().min(1).max(256).optional(),
+  /** Workers started ahead and kept idle, each taking a dead worker's place at once (cluster only). */
+  SPARE_WORKERS: z.coerce.number().int().min(0).max(8).default(1),
+  /** How long after a spare took a dead worker's place the next spare is started (ms). */
+  SPARE_RESTART_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** Prefix of this deployment's Redis keys and stream (several deployments can share one Redis). */
   REDIS_PREFIX: z
     .string()
@@ -179,6 +183,10 @@ export interface Config {
   ping: { intervalMs: number; timeoutMs: number };
   /** Worker processes on this machine; 1 runs the server in this process (no primary). */
   workers: number;
+  /** Idle workers, already started, that take a dead worker's place (WORKERS > 1 only). */
+  spareWorkers: number;
+  /** Delay before the next spare is started once one took a dead worker's place (ms). */
+  spareRestartMs: number;
   jobLeaseMs: number;
   redisPrefix: string;
   /**
@@ -247,6 +255,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     maxConnections: e.MAX_CONNECTIONS,
     ping: { intervalMs: e.PING_INTERVAL_SEC * 1000, timeoutMs: e.PING_TIMEOUT_SEC * 1000 },
     workers,
+    spareWorkers: workers > 1 ? e.SPARE_WORKERS : 0,
+    spareRestartMs: e.SPARE_RESTART_MS,
     jobLeaseMs: e.JOB_LEASE_MS,
     redisPrefix: e.REDIS_PREFIX,
     mqtt: !mqttOn

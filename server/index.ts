@@ -21,7 +21,7 @@ import { createLogger, type Logger } from './logger';
 import { connectRedis } from './redis';
 import { createLocalLock, createRedisLock } from './jobs/lock';
 import { createPrimaryAssignedLeadership, createRedisLeadership, createSoleLeadership, type Leadership } from './jobs/leadership';
-import { EXIT_BAD_CONFIG, READY, runPrimary } from './cluster/primary';
+import { EXIT_BAD_CONFIG, READY, SPARE_ENV, SPARE_READY, isPromote, runPrimary } from './cluster/primary';
 import { routeSessionsToWorkers, type WorkerRouting } from './cluster/routing';
 
 // Next.js would report usage to a remote host; this server talks to nothing it was not configured for.
@@ -157,6 +157,8 @@ async function main() {
     // application is built; until then the other workers (or the kernel's listen queue) keep the
     // connections.
     if (worker) workerRouting = await routeSessionsToWorkers(app);
+    // A spare is built and then waits, idle, until the primary puts it in a dead worker's place.
+    if (worker && process.env[SPARE_ENV]) await promoted();
     const port = await app.listen(config.port, config.host);
     await nextReady.catch(async (err: unknown) => {
       await app?.close();
@@ -194,6 +196,19 @@ async function main() {
     });
   }
   leadership.start();
+}
+
+/** A spare worker: tell the primary it is ready, then wait until it is told to serve. */
+function promoted(): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown) => {
+      if (!isPromote(m)) return;
+      process.off('message', onMessage);
+      resolve();
+    };
+    process.on('message', onMessage);
+    process.send?.(SPARE_READY);
+  });
 }
 
 /** Migrations, then the demo seed: once per start, before any worker serves. */

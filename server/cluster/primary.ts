@@ -13,6 +13,15 @@ export interface ReadyMessage {
 export const READY: ReadyMessage = { type: 'dd:ready' };
 const isReady = (m: unknown) => isIpcMessage(m, 'dd:ready');
 
+/** A spare worker (started with SPARE_ENV set) tells the primary it could serve at once. */
+export const SPARE_READY = { type: 'dd:spare-ready' } as const;
+const isSpareReady = (m: unknown) => isIpcMessage(m, 'dd:spare-ready');
+/** The primary tells a spare to start serving (it listens, then sends READY). */
+export const PROMOTE = { type: 'dd:promote' } as const;
+export const isPromote = (m: unknown) => isIpcMessage(m, 'dd:promote');
+/** Set in a spare worker's environment. */
+export const SPARE_ENV = 'DD_SPARE_WORKER';
+
 export interface PrimaryOptions {
   config: Config;
   logger: Logger;
@@ -38,7 +47,8 @@ export const restartDelayMs = (recentExits: number): number => Math.min(30_000, 
  * the kernel gives each connection to one of them; see cluster/routing.ts), so connecting costs
  * the primary nothing. It tells the workers where to forward another worker's long-polling
  * requests (each worker's private port), relays the cluster adapter's messages between workers
- * when there is no Redis, restarts a worker that dies (with backoff), tells one
+ * when there is no Redis, puts a ready spare worker in a dead worker's place (or restarts it,
+ * with backoff, when no spare is ready), tells one
  * worker to run the jobs when there is no Redis lease, and stops everything on SIGTERM/SIGINT.
  * Runs no application code itself.
  */
@@ -77,13 +87,23 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
     for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected()) w.send(msg);
   };
 
-  const fork = () => {
+  /** Workers started as spares and not yet serving; those ready to, oldest first. */
+  const spares = new Set<number>();
+  const readySpares: number[] = [];
+
+  const fork = (spare = false) => {
     const started = Date.now();
-    const w = cluster.fork(mallocEnv());
+    const w = cluster.fork({ ...mallocEnv(), ...(spare ? { [SPARE_ENV]: '1' } : {}) });
+    if (spare) spares.add(w.id);
     w.on('message', (m: unknown) => {
       if (isPeerMessage(m)) {
         peers.set(w.id, m.port);
         tellPeers();
+        return;
+      }
+      if (isSpareReady(m)) {
+        readySpares.push(w.id);
+        logger.info({ worker: w.process.pid, ms: Date.now() - started }, 'spare worker ready');
         return;
       }
       if (!isReady(m)) return;
@@ -96,6 +116,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
 
   cluster.on('exit', (w: Worker, code: number | null, signal: string | null) => {
     ready.delete(w.id);
+    const wasSpare = spares.delete(w.id);
+    if (readySpares.includes(w.id)) readySpares.splice(readySpares.indexOf(w.id), 1);
     if (owner === w.id) owner = undefined;
     if (stopping) return;
     if (peers.delete(w.id)) tellPeers();
@@ -109,6 +131,30 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
     exits.push(now);
     while (exits.length && exits[0]! < now - 60_000) exits.shift();
     const delay = restartDelayMs(exits.length);
+    if (wasSpare) {
+      logger.error({ worker: w.process.pid, code, signal, restartInMs: delay }, 'spare worker died; starting another');
+      setTimeout(() => {
+        if (!stopping) fork(true);
+      }, delay).unref();
+      return;
+    }
+    const spareId = readySpares.shift();
+    const spare = spareId === undefined ? undefined : cluster.workers?.[spareId];
+    if (spare?.isConnected()) {
+      // Already started: it listens at once, and the dead worker's clients come back to it and to
+      // the others. A worker's start (loading and compiling its modules, opening its pools) takes
+      // a few seconds of a core, which the reconnect storm of those clients needs: the next spare
+      // starts once the storm is over (SPARE_RESTART_MS).
+      spares.delete(spare.id);
+      spare.send(PROMOTE);
+      assignJobs();
+      const nextSpareInMs = Math.max(config.spareRestartMs, delay);
+      logger.error({ worker: w.process.pid, code, signal, spare: spare.process.pid, nextSpareInMs }, 'worker died; a spare takes its place');
+      setTimeout(() => {
+        if (!stopping) fork(true);
+      }, nextSpareInMs).unref();
+      return;
+    }
     logger.error({ worker: w.process.pid, code, signal, restartInMs: delay }, 'worker died; restarting it');
     assignJobs();
     setTimeout(() => {
@@ -117,9 +163,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
   });
 
   cluster.once('listening', (_w: Worker, address: { port: number }) => {
-    logger.info({ port: address.port, workers: config.workers, adapter: config.redisUrl ? 'redis-streams' : 'cluster' }, 'cluster listening');
+    logger.info({ port: address.port, workers: config.workers, spares: config.spareWorkers, adapter: config.redisUrl ? 'redis-streams' : 'cluster' }, 'cluster listening');
   });
   for (let i = 0; i < config.workers; i++) fork();
+  for (let i = 0; i < config.spareWorkers; i++) fork(true);
 
   async function stop() {
     if (stopping) return;

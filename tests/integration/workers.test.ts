@@ -60,6 +60,10 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
       SIMULATOR_ORDERS_PER_MIN: '6',
       JOB_LEASE_MS: '3000',
       SESSION_SECRET: 'workers-test-secret-0123456789abcdef',
+      // One spare (the default), and no new one during this suite: the first worker killed is
+      // replaced by the spare, the later ones are restarted.
+      SPARE_WORKERS: '1',
+      SPARE_RESTART_MS: '600000',
       ...(redis ? { REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: prefix } : {}),
       // The primary and its workers share one CPU, as on a busy machine: hand-over races (a
       // process still reading a socket it passed on) show there, and rarely with a core each.
@@ -246,6 +250,31 @@ describe.each(VARIANTS)('WORKERS=2 with the $name', ({ redis }) => {
     // The workers serve on once they run again.
     expect((await fetch(`${url}/api/health`)).status).toBe(200);
   }, 30_000);
+
+  it('puts the spare, started ahead, in the place of a killed worker, and it serves at once', async () => {
+    const spareReady = await server.waitForLog((l) => l.msg === 'spare worker ready', 60_000, 'spare ready');
+    const spare = Number(spareReady.worker);
+    // The spare does not serve before it is needed.
+    expect(server.logs.filter(isLive).map((l) => Number(l.worker))).not.toContain(spare);
+    const victim = Number(server.logs.filter(isLive).at(-1)!.worker);
+    const killedAt = Date.now();
+    process.kill(victim, 'SIGKILL');
+    const died = await server.waitForLog((l) => l.msg === 'worker died; a spare takes its place' && l.worker === victim, 10_000, 'spare promoted');
+    expect(Number(died.spare)).toBe(spare);
+    const serving = await server.waitForLog((l) => isLive(l) && Number(l.worker) === spare, 10_000, 'spare serving');
+    console.log(`spare serving ${serving.time! - killedAt} ms after kill -9 of a worker`);
+    // Started before the kill (not forked after it), and no replacement forked meanwhile.
+    expect(spareReady.time!).toBeLessThan(killedAt);
+    expect(server.logs.some((l) => l.msg === 'worker died; restarting it' && l.worker === victim)).toBe(false);
+    // The dead worker's clients come back to the port and are served.
+    const s = io(`${url}/dispatch`, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { token: await token('hq@demo.local') } });
+    sockets.push(s);
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', () => resolve());
+      s.once('connect_error', reject);
+    });
+    expect(await s.timeout(10_000).emitWithAck('center:join', { centerId: 1 })).toMatchObject({ data: { centerId: 1 } });
+  });
 
   it('runs the jobs on one worker, hands them over when it is killed, and restarts the worker', async () => {
     await server.waitForLog(() => owners().length >= 1, 15_000, 'a job owner');

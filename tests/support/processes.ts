@@ -305,6 +305,9 @@ export function createServerNode(spec: NodeSpec, env: Record<string, string>): S
         HOST: '127.0.0.1',
         // One process per node unless the topology asks for workers (WORKERS defaults to one per core).
         WORKERS: String(spec.workers ?? 1),
+        // A cluster keeps its spare worker (the default); a spare that took a killed worker's place
+        // is replaced within a second here, so that a harness counting a node's workers finds them all again.
+        SPARE_RESTART_MS: '1000',
       },
     });
     child = c;

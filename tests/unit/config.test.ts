@@ -84,6 +84,16 @@ describe('configuration', () => {
     expect(configError({ WORKERS: '0', DATABASE_URL: 'postgresql://u@db:5432/dd' }).variable).toBe('WORKERS');
     expect(configError({ WORKERS: 'many' }).variable).toBe('WORKERS');
   });
+
+  it('keeps one spare worker in a cluster by default, none for a single process, and refuses bad counts', () => {
+    const pg = 'postgresql://u@db:5432/dd';
+    expect(loadConfig({ DATABASE_URL: pg, WORKERS: '4' })).toMatchObject({ spareWorkers: 1, spareRestartMs: 30_000 });
+    expect(loadConfig({ DATABASE_URL: pg, WORKERS: '4', SPARE_WORKERS: '0', SPARE_RESTART_MS: '2000' })).toMatchObject({ spareWorkers: 0, spareRestartMs: 2000 });
+    expect(loadConfig({ DATABASE_URL: pg, WORKERS: '1', SPARE_WORKERS: '2' }).spareWorkers).toBe(0);
+    expect(configError({ DATABASE_URL: pg, WORKERS: '2', SPARE_WORKERS: '-1' }).variable).toBe('SPARE_WORKERS');
+    expect(configError({ DATABASE_URL: pg, WORKERS: '2', SPARE_WORKERS: '9' }).variable).toBe('SPARE_WORKERS');
+    expect(configError({ DATABASE_URL: pg, WORKERS: '2', SPARE_RESTART_MS: 'soon' }).variable).toBe('SPARE_RESTART_MS');
+  });
 });
 
 describe('MQTT configuration', () => {
