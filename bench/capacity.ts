@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { createTokenSigner } from '../server/auth/tokens';
+import { SPARE_ENV } from '../server/cluster/primary';
 import { lineChart } from './chart';
 import type { ClientKind, LoadgenReply, LoadgenRequest, StormDrops } from './capacity-loadgen';
 import {
@@ -90,6 +91,15 @@ interface Target {
   describe: string;
   /** The product's own log lines at warn and above (it runs at LOG_LEVEL=warn). */
   logProblems?(): { errors: string[]; warnings: string[] };
+}
+
+/** A cluster worker started as a spare (its environment says so), from /proc. */
+function isSpareWorker(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`${SPARE_ENV}=1`);
+  } catch {
+    return false;
+  }
 }
 
 /** Child processes of a process, recursively (cluster workers), from /proc. */
@@ -242,6 +252,8 @@ interface Heartbeat {
 
 interface ProductOptions {
   workers: number;
+  /** Idle spare workers in cluster mode (the product's SPARE_WORKERS). */
+  spareWorkers: number;
   heartbeat: Heartbeat;
   mode: 'processes' | 'cluster';
   cpu: number | null;
@@ -292,6 +304,8 @@ async function startProduct(o: ProductOptions): Promise<Target> {
   const multi = o.workers > 1;
   if (multi && o.mode === 'processes') env.REDIS_URL = await startRedis(o.redisPort, o.cleanup);
   env.WORKERS = o.mode === 'cluster' ? String(o.workers) : '1';
+  env.SPARE_WORKERS = String(o.spareWorkers);
+  const spares = multi && o.mode === 'cluster' ? o.spareWorkers : 0;
   const databaseName = `dd_bench_cap_${process.pid}`;
   // One process: its inspector reads the live heap after each step (the workers of a cluster would each need one).
   const inspectPort = multi ? null : await freePort();
@@ -334,7 +348,7 @@ async function startProduct(o: ProductOptions): Promise<Target> {
     centerIds,
     tokensFor,
     ...(inspectPort === null ? {} : { heapMb: () => heapAfterGcMb(inspectPort) }),
-    describe: `SERVE_PAGES=off${!multi ? ', WORKERS=1' : o.mode === 'cluster' ? `, WORKERS=${o.workers} (node:cluster, workers accepting on the shared port, cluster adapter, no Redis)` : `, ${o.workers} server processes on one database, Redis Streams adapter on a private redis-server`}${o.nodeCpu === null ? '' : `; each ${o.mode === 'processes' || !multi ? 'process' : 'server (its primary and workers together)'} capped at ${o.nodeCpu} % of a CPU`}`,
+    describe: `SERVE_PAGES=off${!multi ? ', WORKERS=1' : o.mode === 'cluster' ? `, WORKERS=${o.workers} (node:cluster, workers accepting on the shared port, cluster adapter, no Redis), SPARE_WORKERS=${spares}` : `, ${o.workers} server processes on one database, Redis Streams adapter on a private redis-server`}${o.nodeCpu === null ? '' : `; each ${o.mode === 'processes' || !multi ? 'process' : 'server (its primary and workers together)'} capped at ${o.nodeCpu} % of a CPU`}`,
     processes: o.workers,
     oneUrl: o.mode === 'cluster' || !multi,
     async watermark() {
@@ -371,8 +385,11 @@ async function startProduct(o: ProductOptions): Promise<Target> {
     killFirst() {
       const s = servers[0]!;
       if (o.mode === 'cluster' && multi) {
-        // One worker (the primary forks a replacement after its back-off; clients return to the port).
-        const worker = processTree(s.pid)[1];
+        // One serving worker (a spare takes its place, or the primary forks a replacement after its
+        // back-off; clients return to the port).
+        const worker = processTree(s.pid)
+          .slice(1)
+          .find((pid) => !isSpareWorker(pid));
         if (worker !== undefined) process.kill(worker, 'SIGKILL');
         return Promise.resolve();
       }
@@ -958,6 +975,7 @@ export const capacity: Benchmark = {
     { name: 'step-n', description: 'ramp step of the N-process product', defaultText: '--step' },
     { name: 'hold', description: 'seconds each step is held while acks are measured', defaultText: '4' },
     { name: 'workers', description: 'product processes of the N-process target (1: skip it)', defaultText: '2' },
+    { name: 'spare-workers', description: "idle spare workers of the cluster target (the product's SPARE_WORKERS)", defaultText: '1' },
     { name: 'mode', description: 'cluster (one server, WORKERS=N) or processes (N servers, one database, a private Redis)', defaultText: 'cluster' },
     { name: 'targets', description: 'comma-separated subset of product-1,product-n,socketio,ws', defaultText: 'all' },
     { name: 'rates', description: 'offered fan-out rates, deliveries per second', defaultText: '5000,10000,20000' },
@@ -996,6 +1014,7 @@ export const capacity: Benchmark = {
     const pN: Params = { ...p, max: intOption(a, 'max-n', p.max, 1), step: intOption(a, 'step-n', p.step, 1) };
     if (p.perLoadgen > 18_000) throw new UsageError('--per-loadgen must be at most 18000 (open-file cap 20,000 per process)');
     const workers = intOption(a, 'workers', 2, 1);
+    const spareWorkers = intOption(a, 'spare-workers', 1, 0);
     const mode = a.options.get('mode') ?? 'cluster';
     if (mode !== 'processes' && mode !== 'cluster') throw new UsageError('--mode must be processes or cluster');
     const usersPerCenter = intOption(a, 'users', 0, 0);
@@ -1041,6 +1060,7 @@ export const capacity: Benchmark = {
             ? await startBaseline(t, serverCpu, heartbeat, nodeOptions, nodeCpu, cleanup)
             : await startProduct({
                 workers: t === 'product-1' ? 1 : workers,
+                spareWorkers,
                 heartbeat,
                 mode,
                 cpu: serverCpu,
