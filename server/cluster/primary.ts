@@ -114,10 +114,18 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
     return w;
   };
 
+  /** A worker (or a spare) started after `ms`, unless the cluster is stopping by then. */
+  const forkLater = (ms: number, spare = false) => {
+    setTimeout(() => {
+      if (!stopping) fork(spare);
+    }, ms).unref();
+  };
+
   cluster.on('exit', (w: Worker, code: number | null, signal: string | null) => {
     ready.delete(w.id);
     const wasSpare = spares.delete(w.id);
-    if (readySpares.includes(w.id)) readySpares.splice(readySpares.indexOf(w.id), 1);
+    const readyAt = readySpares.indexOf(w.id);
+    if (readyAt >= 0) readySpares.splice(readyAt, 1);
     if (owner === w.id) owner = undefined;
     if (stopping) return;
     if (peers.delete(w.id)) tellPeers();
@@ -133,9 +141,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
     const delay = restartDelayMs(exits.length);
     if (wasSpare) {
       logger.error({ worker: w.process.pid, code, signal, restartInMs: delay }, 'spare worker died; starting another');
-      setTimeout(() => {
-        if (!stopping) fork(true);
-      }, delay).unref();
+      forkLater(delay, true);
       return;
     }
     const spareId = readySpares.shift();
@@ -150,16 +156,12 @@ export async function runPrimary(opts: PrimaryOptions): Promise<{ stop: () => Pr
       assignJobs();
       const nextSpareInMs = Math.max(config.spareRestartMs, delay);
       logger.error({ worker: w.process.pid, code, signal, spare: spare.process.pid, nextSpareInMs }, 'worker died; a spare takes its place');
-      setTimeout(() => {
-        if (!stopping) fork(true);
-      }, nextSpareInMs).unref();
+      forkLater(nextSpareInMs, true);
       return;
     }
     logger.error({ worker: w.process.pid, code, signal, restartInMs: delay }, 'worker died; restarting it');
     assignJobs();
-    setTimeout(() => {
-      if (!stopping) fork();
-    }, delay).unref();
+    forkLater(delay);
   });
 
   cluster.once('listening', (_w: Worker, address: { port: number }) => {
